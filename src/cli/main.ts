@@ -1,0 +1,52 @@
+#!/usr/bin/env node
+/**
+ * The `klinestream` binary: one entry point, one subcommand per job (SPEC section 5).
+ * Exit codes: 0 success, 2 bad usage or config (with a message saying what is wrong), 1 runtime failure.
+ */
+import { isKlinestreamError, UsageError } from '../errors';
+import { COMMANDS, type Command } from './commands';
+
+function usage(): string {
+  const lines = ['Usage: klinestream <command> [options]', '', 'Commands:'];
+  for (const c of COMMANDS) lines.push(`  ${c.usage.padEnd(72)} ${c.summary}`);
+  lines.push('', 'Run `klinestream <command> --help` for the options of one command.');
+  lines.push('Connection: KAFKA_BROKERS and SCHEMA_REGISTRY_URL (or --brokers / --schema-registry); unset = embedded local stack.');
+  return lines.join('\n');
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(usage() + '\n');
+    return name === undefined ? 2 : 0;
+  }
+  if (name === '--version') {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    process.stdout.write(`${(require('../../../package.json') as { version: string }).version}\n`);
+    return 0;
+  }
+  const command: Command | undefined = COMMANDS.find((c) => c.name === name);
+  try {
+    if (!command) throw new UsageError(`unknown command ${JSON.stringify(name)}; run klinestream --help`);
+    return await command.run(rest);
+  } catch (e) {
+    if (isKlinestreamError(e)) {
+      process.stderr.write(`klinestream ${name}: ${e.message}\n`);
+      return e.exitCode;
+    }
+    process.stderr.write(`klinestream ${name}: unexpected failure: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+    return 1;
+  }
+}
+
+if (require.main === module) {
+  main(process.argv.slice(2)).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (e: unknown) => {
+      process.stderr.write(`klinestream: ${String(e)}\n`);
+      process.exitCode = 1;
+    },
+  );
+}
