@@ -1,0 +1,121 @@
+/**
+ * `klinestream aggregate --source file:PATH [--intervals ...] [--format csv|json]`: recorded frames to final
+ * klines in one process, no Kafka: the same parser and aggregator the producer and workers use. Event time
+ * comes from the trades themselves (the highest trade time seen is the watermark), so the output equals what
+ * the worker group publishes as final for the same trades. Garbage lines are skipped, counted and reported.
+ */
+import { once } from 'node:events';
+import { APPLIED, DUPLICATE, INVALID, KlineAggregator, LATE, NEEDS_FLUSH } from '../aggregation/aggregator';
+import { KlineBatch, batchRecord } from '../aggregation/kline-batch';
+import { loadConfig } from '../config/config';
+import { KLINE_CSV_HEADER, klineCsvRow } from '../downstream/kline-csv';
+import { UsageError } from '../errors';
+import { checkFrameFile, parseFileSource, readAggTrades } from '../exchange/frame-file';
+import { FrameStats } from '../exchange/frame-stats';
+import { createLogger } from '../observability/log';
+import { SymbolTable } from '../symbols/symbol-table';
+import { parseCommandArgs, stringOption } from './args';
+import type { Command } from './commands';
+
+const USAGE = `Usage: klinestream aggregate --source file:PATH [--intervals 1m,5m] [--format csv|json] [--grace-ms N]
+
+Reads recorded exchange frames (one per line, optionally gzipped, optionally with a leading receive
+timestamp) and prints the final klines, oldest first per symbol and interval. A kline is final once a later
+trade of the same symbol, or any trade more than --grace-ms later, passes its close time; the klines still
+open at the end of the file are not printed. Summary and malformed-line reports go to stderr.`;
+
+const PROGRESS_EVERY_MS = 2000;
+
+export const aggregateCommand: Command = {
+  name: 'aggregate',
+  usage: 'aggregate --source file:PATH [--intervals 1m,5m] --format csv',
+  summary: 'offline: frames to final klines, no Kafka',
+  async run(argv) {
+    const args = parseCommandArgs('aggregate', argv, { source: { type: 'string' }, format: { type: 'string' } });
+    if (args.values.help) {
+      process.stdout.write(USAGE + '\n');
+      return 0;
+    }
+    const format = stringOption(args, 'format') ?? 'csv';
+    if (format !== 'csv' && format !== 'json') throw new UsageError(`aggregate: --format must be csv or json, got ${JSON.stringify(format)}`);
+    const path = parseFileSource(stringOption(args, 'source'), 'aggregate');
+    const config = loadConfig(process.env, args.configFlags);
+    const log = createLogger({ bindings: { command: 'aggregate' } });
+    await checkFrameFile(path);
+    return aggregateFile(path, config.intervals, config.graceMs, format, log);
+  },
+};
+
+async function aggregateFile(
+  path: string, intervals: KlineAggregator['intervals'], graceMs: number, format: 'csv' | 'json', log: ReturnType<typeof createLogger>,
+): Promise<number> {
+  const agg = new KlineAggregator({ intervals, graceMs });
+  const batch = new KlineBatch(8192);
+  const symbols = new SymbolTable();
+  const stats = new FrameStats();
+  const out = process.stdout;
+  let printed = 0;
+
+  // Publishing here is printing: finals only (the same records `klines --final` shows), then confirm.
+  const emit = async (): Promise<void> => {
+    agg.flush(batch);
+    const lines: string[] = [];
+    for (let i = 0; i < batch.length; i++) {
+      if (batch.isFinal[i] !== 1) continue;
+      const symbol = symbols.nameOf(batch.symbolIndex[i]!)!;
+      if (format === 'csv') {
+        lines.push(klineCsvRow(batch, i, symbol));
+      } else {
+        const { symbolIndex: _index, ...fields } = batchRecord(batch, i);
+        lines.push(JSON.stringify({ symbol, ...fields }));
+      }
+    }
+    agg.confirm();
+    printed += lines.length;
+    if (lines.length > 0 && !out.write(lines.join('\n') + '\n')) await once(out, 'drain');
+  };
+
+  if (format === 'csv') out.write(KLINE_CSV_HEADER + '\n');
+  let eventTime = -Infinity;
+  let lastProgress = Date.now();
+  let trades = 0;
+  for await (const t of readAggTrades(path, stats)) {
+    const symbol = symbols.indexOf(t.symbol);
+    let result = agg.ingest(symbol, t.aggId, t.firstTradeId, t.lastTradeId, t.price, t.quantity, t.tradeTime, t.isBuyerMaker);
+    while (result === NEEDS_FLUSH) {
+      await emit();
+      result = agg.ingest(symbol, t.aggId, t.firstTradeId, t.lastTradeId, t.price, t.quantity, t.tradeTime, t.isBuyerMaker);
+    }
+    if (result === LATE) {
+      log.warn('late trade: its kline was already final; not merged', { symbol: t.symbol, aggId: t.aggId, tradeTime: t.tradeTime, eventTime });
+    } else if (result === INVALID) {
+      log.warn('invalid trade rejected by the aggregator', { symbol: t.symbol, aggId: t.aggId });
+    } else if (result !== APPLIED && result !== DUPLICATE) {
+      throw new Error(`unexpected aggregator result ${result}`);
+    }
+    if (t.tradeTime > eventTime) {
+      eventTime = t.tradeTime;
+      while (agg.advanceWatermark(eventTime) === NEEDS_FLUSH) await emit();
+    }
+    if ((++trades & 0xffff) === 0 && Date.now() - lastProgress >= PROGRESS_EVERY_MS) {
+      lastProgress = Date.now();
+      log.info('progress', { frames: stats.frames, trades, klinesPrinted: printed, eventTime: new Date(eventTime).toISOString() });
+    }
+  }
+  do await emit();
+  while (agg.hasPending);
+
+  for (const e of stats.examples) log.warn('malformed frame skipped', { path, line: e.lineNo, reason: e.reason, text: e.text });
+  const c = agg.counters;
+  log.info('aggregate finished', {
+    path, frames: stats.frames, aggTrades: stats.ok, otherFrames: stats.notAggTrade, malformed: stats.malformed,
+    headerLines: stats.headerLines, blankLines: stats.blankLines, symbols: symbols.size,
+    tradesApplied: c.tradesApplied, duplicates: c.duplicates, lateTrades: c.lateTrades, invalidTrades: c.invalidTrades,
+    finalKlines: printed,
+  });
+  process.stderr.write(
+    `aggregate: ${c.tradesApplied} trades applied, ${c.duplicates} duplicates, ${c.lateTrades} late, ${c.invalidTrades} invalid; ` +
+      `${printed} final klines for ${symbols.size} symbols\naggregate: ${stats.summary()}\n`,
+  );
+  return 0;
+}
