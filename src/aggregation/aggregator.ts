@@ -1,8 +1,8 @@
 /**
  * The kline aggregator: pure computation, no I/O. Workers drive it; `klinestream aggregate` drives it offline.
  *
- * State is struct-of-arrays: one slot per (symbol index, interval), slot = symbol * K + interval, every field a
- * typed array. Interval 0 is always the 1m base (published only if configured); the coarser intervals roll up
+ * State is struct-of-arrays (KlineSlots): one slot per (symbol index, interval), slot = symbol * K + interval,
+ * every field a typed array. Interval 0 is always the 1m base (published only if configured); the coarser intervals roll up
  * from it, because every kline field composes (open = first, close = last, high = max, sums add):
  * - a trade updates only the symbol's base slot (arithmetic and indexed access, nothing else);
  * - when a base kline closes it is folded into each coarser slot, which then holds "everything before the
@@ -25,9 +25,11 @@
  * the doubles nearest to the exchange's exact decimal sums (see docs/aggregation.md).
  */
 import { KlinestreamError } from '../errors';
-import { INTERVAL_NAMES, intervalRule, type IntervalName, type IntervalRule } from './intervals';
+import { INTERVAL_NAMES, type IntervalName } from './intervals';
 import { FINAL, FinalQueue } from './final-queue';
 import type { KlineBatch } from './kline-batch';
+import { EVENT_PRICE, EVENT_TIME, KlineSlots, round8 } from './kline-slots';
+import { TradeColumns } from './trade-columns';
 
 /** What ingest() and advanceWatermark() report. Plain numbers: no allocation on the per-trade path. */
 export const APPLIED = 0;
@@ -60,66 +62,19 @@ export interface AggregatorCounters {
   liveKlinesOut: number;
 }
 
-/** Per-slot fields, in snapshot order. Sums are kept as (sum, compensation) pairs. */
-const SLOT_FIELDS = 17;
-/** Per-symbol snapshot header: active flag, last aggregate id, last close. */
-const SYMBOL_HEADER = 3;
-const TWO_POW_53 = 9007199254740992;
-
-function round8(x: number): number {
-  const r = x * 1e8;
-  return r < TWO_POW_53 ? Math.round(r) / 1e8 : x;
-}
-
-export class KlineAggregator {
+export class KlineAggregator extends KlineSlots {
   /** Published intervals, finest first. */
   readonly intervals: readonly IntervalName[];
   readonly graceMs: number;
-  readonly maxSymbols: number;
   readonly counters: AggregatorCounters = {
     tradesApplied: 0, duplicates: 0, lateTrades: 0, invalidTrades: 0, needsFlush: 0, finalKlinesOut: 0, liveKlinesOut: 0,
   };
   readonly queue: FinalQueue;
-
-  /** Internal intervals: [0] = 1m base, then the published coarser ones. */
-  private readonly rules: IntervalRule[];
-  private readonly intervalIds: Uint8Array;
-  private readonly published: Uint8Array;
-  private readonly K: number;
+  /** Scratch for the one-trade ingest(). */
+  private readonly single = new TradeColumns(1);
   private readonly publishedCount: number;
   /** Queue entries one roll may add: a final and an empty run per published interval. */
   private readonly rollReserve: number;
-
-  private capacity = 0;
-  // Per slot.
-  private openTime: Float64Array = new Float64Array(0);
-  private closeTime: Float64Array = new Float64Array(0);
-  private open: Float64Array = new Float64Array(0);
-  private high: Float64Array = new Float64Array(0);
-  private low: Float64Array = new Float64Array(0);
-  private close: Float64Array = new Float64Array(0);
-  private volume: Float64Array = new Float64Array(0);
-  private volumeC: Float64Array = new Float64Array(0);
-  private quote: Float64Array = new Float64Array(0);
-  private quoteC: Float64Array = new Float64Array(0);
-  private takerVolume: Float64Array = new Float64Array(0);
-  private takerVolumeC: Float64Array = new Float64Array(0);
-  private takerQuote: Float64Array = new Float64Array(0);
-  private takerQuoteC: Float64Array = new Float64Array(0);
-  private tradeCount: Float64Array = new Float64Array(0);
-  private firstId: Float64Array = new Float64Array(0);
-  private lastId: Float64Array = new Float64Array(0);
-  // Per symbol.
-  private lastAggId: Float64Array = new Float64Array(0);
-  private lastClose: Float64Array = new Float64Array(0);
-  private active: Uint8Array = new Uint8Array(0);
-  private dirty: Uint8Array = new Uint8Array(0);
-  private dirtyList: Int32Array = new Int32Array(0);
-  private dirtyLen = 0;
-  private activeList: Int32Array = new Int32Array(0);
-  private activeLen = 0;
-  private checkedOutList: Int32Array = new Int32Array(0);
-  private checkedOutLen = 0;
 
   private checkoutOpen = false;
   private checkoutEntries = 0;
@@ -130,30 +85,16 @@ export class KlineAggregator {
   constructor(options: AggregatorOptions) {
     const published = new Set(options.intervals);
     if (published.size === 0) throw new RangeError('at least one interval is required');
-    this.intervals = INTERVAL_NAMES.filter((n) => published.has(n));
-    const internal: IntervalName[] = ['1m', ...this.intervals.filter((n) => n !== '1m')];
-    this.K = internal.length;
-    this.rules = internal.map(intervalRule);
-    this.intervalIds = Uint8Array.from(internal.map((n) => INTERVAL_NAMES.indexOf(n)));
-    this.published = Uint8Array.from(internal.map((n) => (published.has(n) ? 1 : 0)));
-    this.publishedCount = this.intervals.length;
+    const inOrder = INTERVAL_NAMES.filter((n) => published.has(n));
+    super(published, inOrder, options.initialSymbols ?? 1024, options.maxSymbols ?? 65536);
+    this.intervals = inOrder;
+    this.publishedCount = inOrder.length;
     this.rollReserve = 2 * this.K;
     this.graceMs = options.graceMs ?? 2000;
-    this.maxSymbols = options.maxSymbols ?? 65536;
     this.queue = new FinalQueue(options.finalQueueCapacity ?? 65536);
     if (this.queue.capacity < 2 * this.rollReserve) {
       throw new RangeError(`finalQueueCapacity must be at least ${2 * this.rollReserve} for ${this.K} internal intervals`);
     }
-    this.grow(Math.min(options.initialSymbols ?? 1024, this.maxSymbols));
-  }
-
-  /** Slots per symbol (internal intervals, including an unpublished 1m base). */
-  get intervalsPerSymbol(): number {
-    return this.K;
-  }
-
-  get symbolCapacity(): number {
-    return this.capacity;
   }
 
   /** True while finals or changed symbols wait to be flushed (beyond what is checked out). */
@@ -166,90 +107,136 @@ export class KlineAggregator {
   }
 
   /**
-   * Applies one aggregate trade. Returns APPLIED, DUPLICATE (aggId not above the symbol's last: ignored),
-   * LATE (its kline is already final: not merged anywhere), INVALID (bad numbers or symbol index) or
-   * NEEDS_FLUSH (the final queue has no room for the klines this trade would close: flush, then call again;
-   * nothing was changed).
+   * Applies one aggregate trade; see ingestColumns() for the results. Convenient for tests and slow paths;
+   * the per-trade path of a worker is ingestColumns().
    */
   ingest(
     symbol: number, aggId: number, firstTradeId: number, lastTradeId: number,
     price: number, quantity: number, tradeTime: number, isBuyerMaker: boolean,
   ): IngestResult {
-    if (!(symbol >= 0 && symbol < this.capacity && (symbol | 0) === symbol)) {
-      if (!(Number.isInteger(symbol) && symbol >= 0 && symbol < this.maxSymbols)) {
-        this.counters.invalidTrades++;
-        return INVALID;
-      }
-      this.grow(symbol + 1);
-    }
-    if (!(price > 0 && quantity > 0 && tradeTime >= 0 && lastTradeId >= firstTradeId)) {
+    if (!Number.isInteger(symbol) || symbol > 0x7fffffff) {
+      // Would not survive the Int32 symbol column; the column path only ever sees integers.
       this.counters.invalidTrades++;
       return INVALID;
     }
-    if (aggId <= this.lastAggId[symbol]!) {
-      this.counters.duplicates++;
-      return DUPLICATE;
-    }
-    const b = symbol * this.K;
-    if (tradeTime > this.closeTime[b]!) {
-      if (this.active[symbol] === 0) {
-        this.activate(symbol, tradeTime);
-      } else {
-        if (this.queue.free < this.rollReserve) {
-          this.counters.needsFlush++;
-          return NEEDS_FLUSH;
-        }
-        this.roll(symbol, tradeTime);
-      }
-    } else if (tradeTime < this.openTime[b]!) {
-      // Its minute was closed by a watermark: merging it into a later kline would be wrong, and reopening a
-      // published final would break "final means final". Counted; the caller logs it with context.
-      this.lastAggId[symbol] = aggId;
-      this.counters.lateTrades++;
-      return LATE;
-    }
+    const one = this.single;
+    one.length = 0;
+    one.push(symbol, aggId, firstTradeId, lastTradeId, price, quantity, tradeTime, isBuyerMaker);
+    this.ingestColumns(one, 0);
+    return one.result[0] as IngestResult;
+  }
 
-    const n = this.tradeCount[b]!;
-    if (n === 0) {
-      this.open[b] = price;
-      this.high[b] = price;
-      this.low[b] = price;
-      this.firstId[b] = firstTradeId;
-    } else {
-      if (price > this.high[b]!) this.high[b] = price;
-      if (price < this.low[b]!) this.low[b] = price;
-    }
-    this.close[b] = price;
-    this.lastId[b] = lastTradeId;
-    this.tradeCount[b] = n + (lastTradeId - firstTradeId + 1);
-    // Neumaier summation; every addend is positive, so comparing without abs() is enough.
-    const quoteQty = price * quantity;
-    let s = this.volume[b]!;
-    let t = s + quantity;
-    this.volumeC[b] += s >= quantity ? s - t + quantity : quantity - t + s;
-    this.volume[b] = t;
-    s = this.quote[b]!;
-    t = s + quoteQty;
-    this.quoteC[b] += s >= quoteQty ? s - t + quoteQty : quoteQty - t + s;
-    this.quote[b] = t;
-    if (!isBuyerMaker) {
-      s = this.takerVolume[b]!;
-      t = s + quantity;
-      this.takerVolumeC[b] += s >= quantity ? s - t + quantity : quantity - t + s;
-      this.takerVolume[b] = t;
-      s = this.takerQuote[b]!;
+  /**
+   * Applies trades `start..trades.length-1` in order and writes each one's result into `trades.result`:
+   * APPLIED, DUPLICATE (aggId not above the symbol's last: ignored), LATE (its kline is already final: not
+   * merged anywhere), INVALID (bad numbers or symbol index) or NEEDS_FLUSH. On NEEDS_FLUSH the final queue has
+   * no room for the klines that trade would close; nothing of it was applied, and the returned index is that
+   * trade's: flush, confirm, and call again from there. Otherwise returns trades.length.
+   */
+  ingestColumns(trades: TradeColumns, start = 0): number {
+    const K = this.K;
+    const end = trades.length;
+    const cSymbol = trades.symbol;
+    const cAggId = trades.aggId;
+    const cFirst = trades.firstTradeId;
+    const cLast = trades.lastTradeId;
+    const cPrice = trades.price;
+    const cQuantity = trades.quantity;
+    const cTime = trades.tradeTime;
+    const cMaker = trades.isBuyerMaker;
+    const cResult = trades.result;
+    for (let i = start; i < end; i++) {
+      const symbol = cSymbol[i]!;
+      const aggId = cAggId[i]!;
+      const firstTradeId = cFirst[i]!;
+      const lastTradeId = cLast[i]!;
+      const price = cPrice[i]!;
+      const quantity = cQuantity[i]!;
+      const tradeTime = cTime[i]!;
+      if (symbol >= this.capacity || symbol < 0) {
+        if (!(symbol >= 0 && symbol < this.maxSymbols)) {
+          this.counters.invalidTrades++;
+          cResult[i] = INVALID;
+          continue;
+        }
+        this.grow(symbol + 1);
+      }
+      if (!(price > 0 && quantity > 0 && tradeTime >= 0 && lastTradeId >= firstTradeId)) {
+        this.counters.invalidTrades++;
+        cResult[i] = INVALID;
+        continue;
+      }
+      if (aggId <= this.lastAggId[symbol]!) {
+        this.counters.duplicates++;
+        cResult[i] = DUPLICATE;
+        continue;
+      }
+      const b = symbol * K;
+      if (tradeTime > this.closeTime[b]!) {
+        if (this.active[symbol] === 0) {
+          this.eventScratch[EVENT_TIME] = tradeTime;
+          this.activate(symbol);
+        } else {
+          if (this.queue.free < this.rollReserve) {
+            this.counters.needsFlush++;
+            cResult[i] = NEEDS_FLUSH;
+            return i;
+          }
+          this.eventScratch[EVENT_TIME] = tradeTime;
+          this.roll(symbol);
+        }
+      } else if (tradeTime < this.openTime[b]!) {
+        // Its minute was closed by a watermark: merging it into a later kline would be wrong, and reopening a
+        // published final would break "final means final". Counted; the caller logs it with context.
+        this.lastAggId[symbol] = aggId;
+        this.counters.lateTrades++;
+        cResult[i] = LATE;
+        continue;
+      }
+
+      const n = this.tradeCount[b]!;
+      if (n === 0) {
+        this.open[b] = price;
+        this.high[b] = price;
+        this.low[b] = price;
+        this.firstId[b] = firstTradeId;
+      } else {
+        if (price > this.high[b]!) this.high[b] = price;
+        if (price < this.low[b]!) this.low[b] = price;
+      }
+      this.close[b] = price;
+      this.lastId[b] = lastTradeId;
+      this.tradeCount[b] = n + (lastTradeId - firstTradeId + 1);
+      // Neumaier summation; every addend is positive, so comparing without abs() is enough.
+      const quoteQty = price * quantity;
+      let s = this.volume[b]!;
+      let t = s + quantity;
+      this.volumeC[b] += s >= quantity ? s - t + quantity : quantity - t + s;
+      this.volume[b] = t;
+      s = this.quote[b]!;
       t = s + quoteQty;
-      this.takerQuoteC[b] += s >= quoteQty ? s - t + quoteQty : quoteQty - t + s;
-      this.takerQuote[b] = t;
+      this.quoteC[b] += s >= quoteQty ? s - t + quoteQty : quoteQty - t + s;
+      this.quote[b] = t;
+      if (cMaker[i] === 0) {
+        s = this.takerVolume[b]!;
+        t = s + quantity;
+        this.takerVolumeC[b] += s >= quantity ? s - t + quantity : quantity - t + s;
+        this.takerVolume[b] = t;
+        s = this.takerQuote[b]!;
+        t = s + quoteQty;
+        this.takerQuoteC[b] += s >= quoteQty ? s - t + quoteQty : quoteQty - t + s;
+        this.takerQuote[b] = t;
+      }
+      this.lastAggId[symbol] = aggId;
+      this.lastClose[symbol] = price;
+      if (this.dirty[symbol] === 0) {
+        this.dirty[symbol] = 1;
+        this.dirtyList[this.dirtyLen++] = symbol;
+      }
+      this.counters.tradesApplied++;
+      cResult[i] = APPLIED;
     }
-    this.lastAggId[symbol] = aggId;
-    this.lastClose[symbol] = price;
-    if (this.dirty[symbol] === 0) {
-      this.dirty[symbol] = 1;
-      this.dirtyList[this.dirtyLen++] = symbol;
-    }
-    this.counters.tradesApplied++;
-    return APPLIED;
+    return end;
   }
 
   /**
@@ -270,7 +257,8 @@ export class KlineAggregator {
           this.counters.needsFlush++;
           return NEEDS_FLUSH;
         }
-        this.roll(symbol, until);
+        this.eventScratch[EVENT_TIME] = until;
+        this.roll(symbol);
       }
       if (this.closeTime[b]! < minClose) minClose = this.closeTime[b]!;
     }
@@ -313,7 +301,7 @@ export class KlineAggregator {
         const symbol = this.dirtyList[--this.dirtyLen]!;
         this.dirty[symbol] = 0;
         this.checkedOutList[this.checkedOutLen++] = symbol;
-        this.writeLive(out, symbol);
+        this.counters.liveKlinesOut += this.writeLive(out, symbol);
       }
     }
     return out.length;
@@ -351,66 +339,10 @@ export class KlineAggregator {
 
   // ---- snapshot / restore (the workers' changelog) -------------------------------------------------------
 
-  /** Floats one symbol's snapshot takes: a header plus every internal slot. */
-  get symbolStateLength(): number {
-    return SYMBOL_HEADER + this.K * SLOT_FIELDS;
-  }
-
-  /** Internal interval layout; a snapshot restores only into an aggregator with the same signature. */
-  get stateSignature(): string {
-    return Array.from(this.intervalIds, (id) => INTERVAL_NAMES[id]).join(',');
-  }
-
-  /** Symbols that have traded, in activation order (a view: copy it to keep it). */
-  activeSymbols(): Int32Array {
-    return this.activeList.subarray(0, this.activeLen);
-  }
-
-  lastAggregateId(symbol: number): number {
-    return symbol < this.capacity ? this.lastAggId[symbol]! : -1;
-  }
-
-  /**
-   * Writes one symbol's state into `out` at `offset` (symbolStateLength floats). Pending finals are not part
-   * of it: take snapshots between flush() and confirm(), when the checked-out batch holds every final.
-   */
-  snapshotSymbol(symbol: number, out: Float64Array, offset = 0): void {
-    if (symbol >= this.capacity) {
-      out.fill(0, offset, offset + this.symbolStateLength);
-      out[offset + 1] = -1;
-      return;
-    }
-    out[offset] = this.active[symbol]!;
-    out[offset + 1] = this.lastAggId[symbol]!;
-    out[offset + 2] = this.lastClose[symbol]!;
-    let o = offset + SYMBOL_HEADER;
-    const arrays = this.slotArrays();
-    for (let i = 0; i < this.K; i++) {
-      const slot = symbol * this.K + i;
-      for (let f = 0; f < SLOT_FIELDS; f++) out[o++] = arrays[f]![slot]!;
-    }
-  }
-
-  restoreSymbol(symbol: number, src: Float64Array, offset = 0): void {
-    if (!(Number.isInteger(symbol) && symbol >= 0 && symbol < this.maxSymbols)) {
-      throw new KlinestreamError('AGGREGATOR_STATE', `cannot restore symbol index ${symbol}: outside 0..${this.maxSymbols - 1}`);
-    }
-    if (src.length - offset < this.symbolStateLength) {
-      throw new KlinestreamError('AGGREGATOR_STATE', `symbol state has ${src.length - offset} values, expected ${this.symbolStateLength}`);
-    }
-    if (symbol >= this.capacity) this.grow(symbol + 1);
-    const wasActive = this.active[symbol] === 1;
-    this.active[symbol] = src[offset]! === 1 ? 1 : 0;
-    this.lastAggId[symbol] = src[offset + 1]!;
-    this.lastClose[symbol] = src[offset + 2]!;
-    let o = offset + SYMBOL_HEADER;
-    const arrays = this.slotArrays();
-    for (let i = 0; i < this.K; i++) {
-      const slot = symbol * this.K + i;
-      for (let f = 0; f < SLOT_FIELDS; f++) arrays[f]![slot] = src[o++]!;
-    }
+  /** Restores one symbol (see KlineSlots.restoreSymbol) and lets watermarks see it. */
+  override restoreSymbol(symbol: number, src: Float64Array, offset = 0): void {
+    super.restoreSymbol(symbol, src, offset);
     if (this.active[symbol] === 1) {
-      if (!wasActive) this.activeList[this.activeLen++] = symbol;
       const close = this.closeTime[symbol * this.K]!;
       if (close < this.horizon) this.horizon = close;
     }
@@ -429,35 +361,45 @@ export class KlineAggregator {
     this.checkedOutLen = 0;
   }
 
-  private activate(symbol: number, tradeTime: number): void {
+  /** Opens every interval of a symbol's first trade (time in eventScratch[EVENT_TIME]). */
+  private activate(symbol: number): void {
     const b = symbol * this.K;
-    for (let i = 0; i < this.K; i++) this.resetSlot(b + i, i, this.rules[i]!.openTime(tradeTime));
+    for (let i = 0; i < this.K; i++) this.resetSlot(b + i, i);
     this.active[symbol] = 1;
     this.activeList[this.activeLen++] = symbol;
     if (this.closeTime[b]! < this.horizon) this.horizon = this.closeTime[b]!;
   }
 
-  /** Event time reached `time` (> the base closeTime): close what ended, fold the base into coarser slots. */
-  private roll(symbol: number, time: number): void {
+  /**
+   * Event time reached eventScratch[EVENT_TIME] (> the base closeTime): close what ended, fold the base into
+   * the coarser slots. Times travel through eventScratch rather than arguments: a double passed to a call
+   * that is not inlined is boxed on the heap.
+   */
+  private roll(symbol: number): void {
     const K = this.K;
     const b = symbol * K;
-    const price = this.lastClose[symbol]!;
-    if (this.published[0] === 1) this.queueClosed(b, 0, time, price);
+    const time = this.eventScratch[EVENT_TIME]!;
+    this.eventScratch[EVENT_PRICE] = this.lastClose[symbol]!;
+    if (this.published[0] === 1) this.queueClosed(b, 0);
     const baseHasTrades = this.tradeCount[b]! > 0;
     for (let i = 1; i < K; i++) {
       const slot = b + i;
       if (baseHasTrades) this.fold(slot, b);
       if (time > this.closeTime[slot]!) {
-        this.queueClosed(slot, i, time, price);
-        this.resetSlot(slot, i, this.rules[i]!.openTime(time));
+        this.queueClosed(slot, i);
+        this.resetSlot(slot, i);
       }
     }
-    this.resetSlot(b, 0, this.rules[0]!.openTime(time));
+    this.resetSlot(b, 0);
   }
 
-  /** Queues the slot's kline (if it has trades) and the empty klines from there up to the one holding `time`. */
-  private queueClosed(slot: number, i: number, time: number, price: number): void {
+  /**
+   * Queues the slot's kline (if it has trades) and the empty klines (at eventScratch[EVENT_PRICE]) from there
+   * up to the one holding eventScratch[EVENT_TIME].
+   */
+  private queueClosed(slot: number, i: number): void {
     const rule = this.rules[i]!;
+    const time = this.eventScratch[EVENT_TIME]!;
     let emptyFrom = this.openTime[slot]!;
     if (this.tradeCount[slot]! > 0) {
       const q = this.queue;
@@ -477,51 +419,7 @@ export class KlineAggregator {
       emptyFrom = this.closeTime[slot]! + 1;
     }
     const n = rule.countBetween(emptyFrom, rule.openTime(time));
-    if (n > 0) this.queue.pushEmptyRun(slot, emptyFrom, n, price);
-  }
-
-  /** Adds the (closed) base kline at `b` into the coarser slot `acc`. */
-  private fold(acc: number, b: number): void {
-    if (this.tradeCount[acc]! === 0) {
-      this.open[acc] = this.open[b]!;
-      this.high[acc] = this.high[b]!;
-      this.low[acc] = this.low[b]!;
-      this.firstId[acc] = this.firstId[b]!;
-    } else {
-      if (this.high[b]! > this.high[acc]!) this.high[acc] = this.high[b]!;
-      if (this.low[b]! < this.low[acc]!) this.low[acc] = this.low[b]!;
-    }
-    this.close[acc] = this.close[b]!;
-    this.lastId[acc] = this.lastId[b]!;
-    this.tradeCount[acc] = this.tradeCount[acc]! + this.tradeCount[b]!;
-    this.volume[acc] = neumaier(this.volume, this.volumeC, acc, this.volume[b]!);
-    this.volumeC[acc] = this.volumeC[acc]! + this.volumeC[b]!;
-    this.quote[acc] = neumaier(this.quote, this.quoteC, acc, this.quote[b]!);
-    this.quoteC[acc] = this.quoteC[acc]! + this.quoteC[b]!;
-    this.takerVolume[acc] = neumaier(this.takerVolume, this.takerVolumeC, acc, this.takerVolume[b]!);
-    this.takerVolumeC[acc] = this.takerVolumeC[acc]! + this.takerVolumeC[b]!;
-    this.takerQuote[acc] = neumaier(this.takerQuote, this.takerQuoteC, acc, this.takerQuote[b]!);
-    this.takerQuoteC[acc] = this.takerQuoteC[acc]! + this.takerQuoteC[b]!;
-  }
-
-  private resetSlot(slot: number, i: number, openTime: number): void {
-    this.openTime[slot] = openTime;
-    this.closeTime[slot] = this.rules[i]!.nextOpen(openTime) - 1;
-    this.open[slot] = 0;
-    this.high[slot] = 0;
-    this.low[slot] = 0;
-    this.close[slot] = 0;
-    this.volume[slot] = 0;
-    this.volumeC[slot] = 0;
-    this.quote[slot] = 0;
-    this.quoteC[slot] = 0;
-    this.takerVolume[slot] = 0;
-    this.takerVolumeC[slot] = 0;
-    this.takerQuote[slot] = 0;
-    this.takerQuoteC[slot] = 0;
-    this.tradeCount[slot] = 0;
-    this.firstId[slot] = -1;
-    this.lastId[slot] = -1;
+    if (n > 0) this.queue.pushEmptyRun(slot, emptyFrom, n, this.eventScratch[EVENT_PRICE]!);
   }
 
   private writeFinal(out: KlineBatch, p: number): void {
@@ -583,114 +481,4 @@ export class KlineAggregator {
     this.counters.finalKlinesOut += n;
   }
 
-  /** Live values of every published interval of `symbol` that has trades: coarser = fold + live base. */
-  private writeLive(out: KlineBatch, symbol: number): void {
-    const K = this.K;
-    const b = symbol * K;
-    const baseCount = this.tradeCount[b]!;
-    for (let i = 0; i < K; i++) {
-      if (this.published[i] === 0) continue;
-      const a = b + i;
-      const accCount = i === 0 ? 0 : this.tradeCount[a]!;
-      if (accCount + baseCount === 0) continue;
-      const j = out.length++;
-      out.symbolIndex[j] = symbol;
-      out.intervalId[j] = this.intervalIds[i]!;
-      out.isFinal[j] = 0;
-      out.openTime[j] = this.openTime[a]!;
-      out.closeTime[j] = this.closeTime[a]!;
-      if (accCount === 0) {
-        this.copyValues(out, j, b);
-      } else if (baseCount === 0) {
-        this.copyValues(out, j, a);
-      } else {
-        out.open[j] = this.open[a]!;
-        out.high[j] = this.high[a]! > this.high[b]! ? this.high[a]! : this.high[b]!;
-        out.low[j] = this.low[a]! < this.low[b]! ? this.low[a]! : this.low[b]!;
-        out.close[j] = this.close[b]!;
-        out.volume[j] = round8(this.volume[a]! + this.volume[b]! + (this.volumeC[a]! + this.volumeC[b]!));
-        out.quoteVolume[j] = round8(this.quote[a]! + this.quote[b]! + (this.quoteC[a]! + this.quoteC[b]!));
-        out.takerBuyVolume[j] = round8(this.takerVolume[a]! + this.takerVolume[b]! + (this.takerVolumeC[a]! + this.takerVolumeC[b]!));
-        out.takerBuyQuoteVolume[j] = round8(this.takerQuote[a]! + this.takerQuote[b]! + (this.takerQuoteC[a]! + this.takerQuoteC[b]!));
-        out.firstTradeId[j] = this.firstId[a]!;
-        out.lastTradeId[j] = this.lastId[b]!;
-      }
-      out.tradeCount[j] = accCount + baseCount;
-      out.version[j] = accCount + baseCount;
-      this.counters.liveKlinesOut++;
-    }
-  }
-
-  private copyValues(out: KlineBatch, j: number, slot: number): void {
-    out.open[j] = this.open[slot]!;
-    out.high[j] = this.high[slot]!;
-    out.low[j] = this.low[slot]!;
-    out.close[j] = this.close[slot]!;
-    out.volume[j] = round8(this.volume[slot]! + this.volumeC[slot]!);
-    out.quoteVolume[j] = round8(this.quote[slot]! + this.quoteC[slot]!);
-    out.takerBuyVolume[j] = round8(this.takerVolume[slot]! + this.takerVolumeC[slot]!);
-    out.takerBuyQuoteVolume[j] = round8(this.takerQuote[slot]! + this.takerQuoteC[slot]!);
-    out.firstTradeId[j] = this.firstId[slot]!;
-    out.lastTradeId[j] = this.lastId[slot]!;
-  }
-
-  private slotArrays(): Float64Array[] {
-    return [
-      this.openTime, this.closeTime, this.open, this.high, this.low, this.close,
-      this.volume, this.volumeC, this.quote, this.quoteC, this.takerVolume, this.takerVolumeC,
-      this.takerQuote, this.takerQuoteC, this.tradeCount, this.firstId, this.lastId,
-    ];
-  }
-
-  /** Grows every array to hold at least `minSymbols` symbols (amortized doubling; off the per-trade path). */
-  private grow(minSymbols: number): void {
-    const cap = Math.min(this.maxSymbols, Math.max(minSymbols, this.capacity * 2, 16));
-    const K = this.K;
-    const slots = (old: Float64Array, fill = 0): Float64Array => {
-      const next = new Float64Array(cap * K);
-      if (fill !== 0) next.fill(fill);
-      next.set(old);
-      return next;
-    };
-    this.openTime = slots(this.openTime);
-    // closeTime -1: any trade time is past an inactive slot, which routes the first trade to activate().
-    this.closeTime = slots(this.closeTime, -1);
-    this.open = slots(this.open);
-    this.high = slots(this.high);
-    this.low = slots(this.low);
-    this.close = slots(this.close);
-    this.volume = slots(this.volume);
-    this.volumeC = slots(this.volumeC);
-    this.quote = slots(this.quote);
-    this.quoteC = slots(this.quoteC);
-    this.takerVolume = slots(this.takerVolume);
-    this.takerVolumeC = slots(this.takerVolumeC);
-    this.takerQuote = slots(this.takerQuote);
-    this.takerQuoteC = slots(this.takerQuoteC);
-    this.tradeCount = slots(this.tradeCount);
-    this.firstId = slots(this.firstId, -1);
-    this.lastId = slots(this.lastId, -1);
-    const perSymbol = <T extends Float64Array | Uint8Array | Int32Array>(old: T, make: (n: number) => T, fill = 0): T => {
-      const next = make(cap);
-      if (fill !== 0) next.fill(fill);
-      next.set(old);
-      return next;
-    };
-    this.lastAggId = perSymbol(this.lastAggId, (n) => new Float64Array(n), -1);
-    this.lastClose = perSymbol(this.lastClose, (n) => new Float64Array(n));
-    this.active = perSymbol(this.active, (n) => new Uint8Array(n));
-    this.dirty = perSymbol(this.dirty, (n) => new Uint8Array(n));
-    this.dirtyList = perSymbol(this.dirtyList, (n) => new Int32Array(n));
-    this.activeList = perSymbol(this.activeList, (n) => new Int32Array(n));
-    this.checkedOutList = perSymbol(this.checkedOutList, (n) => new Int32Array(n));
-    this.capacity = cap;
-  }
-}
-
-/** Neumaier-adds `x` to sums[i], accumulating the rounding error into comp[i]; returns the new sum. */
-function neumaier(sums: Float64Array, comp: Float64Array, i: number, x: number): number {
-  const s = sums[i]!;
-  const t = s + x;
-  comp[i] = comp[i]! + (Math.abs(s) >= Math.abs(x) ? s - t + x : x - t + s);
-  return t;
 }

@@ -1,5 +1,6 @@
 import { APPLIED, DUPLICATE, INVALID, KlineAggregator, LATE, NEEDS_FLUSH } from '../../src/aggregation/aggregator';
 import { KlineBatch, batchRecord } from '../../src/aggregation/kline-batch';
+import { TradeColumns } from '../../src/aggregation/trade-columns';
 import { Harness, trade } from '../support/aggregation-harness';
 
 const T0 = Date.parse('2024-07-15T00:00:00Z'); // a Monday
@@ -205,5 +206,33 @@ describe('KlineAggregator', () => {
     const batch = new KlineBatch(16);
     expect(agg.flush(batch)).toBe(1);
     expect(batchRecord(batch, 0).interval).toBe('1w');
+  });
+
+  it('ingestColumns reports each trade\'s result and resumes after NEEDS_FLUSH at the returned index', () => {
+    const agg = new KlineAggregator({ intervals: ['1m'], finalQueueCapacity: 64 });
+    const cols = new TradeColumns(100);
+    cols.push(0, 1, 1, 1, 10, 1, T0, false);
+    cols.push(0, 1, 1, 1, 10, 1, T0, false); // duplicate
+    cols.push(0, 2, 2, 2, -1, 1, T0, false); // invalid price
+    for (let k = 0; k < 60; k++) cols.push(0, 10 + k, 10 + k, 10 + k, 10, 1, T0 + (k + 1) * 2 * MIN, false); // each closes a minute and a gap
+    const stopped = agg.ingestColumns(cols, 0);
+    expect(Array.from(cols.result.subarray(0, 3))).toEqual([APPLIED, DUPLICATE, INVALID]);
+    expect(stopped).toBeLessThan(cols.length);
+    expect(cols.result[stopped]).toBe(NEEDS_FLUSH);
+    const batch = new KlineBatch(4096);
+    let next = stopped;
+    let finals = 0;
+    const drain = () => {
+      agg.flush(batch);
+      for (let i = 0; i < batch.length; i++) finals += batch.isFinal[i]!;
+      agg.confirm();
+    };
+    while (next < cols.length) {
+      drain();
+      next = agg.ingestColumns(cols, next);
+    }
+    drain();
+    expect(Array.from(cols.result.subarray(3, cols.length)).every((r) => r === APPLIED)).toBe(true);
+    expect(finals).toBe(2 * 60); // one kline with trades and one empty minute per trade
   });
 });
