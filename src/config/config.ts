@@ -7,6 +7,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { ConfigError } from '../errors';
 import { INTERVAL_NAMES, type IntervalName } from '../aggregation/intervals';
+import { LOG_LEVELS, type LogLevel } from '../observability/log';
 
 export interface BrokerAddress {
   host: string;
@@ -26,6 +27,7 @@ export interface Config {
   graceMs: number;
   flushIntervalMs: number;
   cacheDir: string;
+  logLevel: LogLevel;
   stack: { kafkaPort: number; controllerPort: number; registryPort: number; registryManagementPort: number };
 }
 
@@ -151,6 +153,14 @@ const SETTINGS = {
     },
     fallback: () => path.join(process.env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache'), 'klinestream'),
   }),
+  logLevel: setting<LogLevel>({
+    env: 'KLINESTREAM_LOG_LEVEL', flag: 'log-level', describe: 'structured log threshold: debug, info, warn or error',
+    parse: (raw, name) => {
+      if (!(LOG_LEVELS as readonly string[]).includes(raw)) throw new ConfigError(name, `expected one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(raw)}`);
+      return raw as LogLevel;
+    },
+    fallback: () => 'info',
+  }),
   kafkaPort: setting<number>({ env: 'KLINESTREAM_STACK_KAFKA_PORT', flag: 'stack-kafka-port', describe: 'local stack: Kafka client port', parse: parsePort, fallback: () => 19092 }),
   controllerPort: setting<number>({ env: 'KLINESTREAM_STACK_CONTROLLER_PORT', flag: 'stack-controller-port', describe: 'local stack: KRaft controller port', parse: parsePort, fallback: () => 19093 }),
   registryPort: setting<number>({ env: 'KLINESTREAM_STACK_REGISTRY_PORT', flag: 'stack-registry-port', describe: 'local stack: schema registry port', parse: parsePort, fallback: () => 18081 }),
@@ -190,6 +200,7 @@ export function loadConfig(env: Source = process.env, flags: Source = {}): Confi
     graceMs: read(SETTINGS.graceMs),
     flushIntervalMs: read(SETTINGS.flushIntervalMs),
     cacheDir: read(SETTINGS.cacheDir),
+    logLevel: read(SETTINGS.logLevel),
     stack: {
       kafkaPort: read(SETTINGS.kafkaPort),
       controllerPort: read(SETTINGS.controllerPort),

@@ -2,7 +2,8 @@
  * Structured logging: one JSON object per line on stderr (stdout belongs to command output such as CSV).
  * Settled at construction (pino-style): the level threshold is a number compared once per call.
  */
-export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+export const LOG_LEVELS = ['debug', 'info', 'warn', 'error'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
 const LEVELS: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
 
 export interface Logger {
