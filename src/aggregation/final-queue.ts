@@ -6,11 +6,12 @@
  *   not 43,200, and the queue stays bounded: one trade can add at most two entries per interval.
  * The aggregator writes at the tail and checks entries out from the head; the head only moves on confirm.
  */
+import { KlineColumns } from './kline-columns';
+
 export const FINAL = 0;
 export const EMPTY_RUN = 1;
 
-export class FinalQueue {
-  readonly capacity: number;
+export class FinalQueue extends KlineColumns {
   /** Index of the oldest entry. */
   head = 0;
   /** Number of entries held (checked out or not). */
@@ -18,40 +19,14 @@ export class FinalQueue {
 
   readonly kind: Uint8Array;
   readonly slot: Int32Array;
-  readonly openTime: Float64Array;
-  readonly closeTime: Float64Array;
   readonly runCount: Float64Array;
-  readonly open: Float64Array;
-  readonly high: Float64Array;
-  readonly low: Float64Array;
-  readonly close: Float64Array;
-  readonly volume: Float64Array;
-  readonly quoteVolume: Float64Array;
-  readonly takerBuyVolume: Float64Array;
-  readonly takerBuyQuoteVolume: Float64Array;
-  readonly tradeCount: Float64Array;
-  readonly firstTradeId: Float64Array;
-  readonly lastTradeId: Float64Array;
 
   constructor(capacity: number) {
     if (!Number.isInteger(capacity) || capacity < 64) throw new RangeError(`FinalQueue capacity must be an integer >= 64, got ${capacity}`);
-    this.capacity = capacity;
+    super(capacity);
     this.kind = new Uint8Array(capacity);
     this.slot = new Int32Array(capacity);
-    this.openTime = new Float64Array(capacity);
-    this.closeTime = new Float64Array(capacity);
     this.runCount = new Float64Array(capacity);
-    this.open = new Float64Array(capacity);
-    this.high = new Float64Array(capacity);
-    this.low = new Float64Array(capacity);
-    this.close = new Float64Array(capacity);
-    this.volume = new Float64Array(capacity);
-    this.quoteVolume = new Float64Array(capacity);
-    this.takerBuyVolume = new Float64Array(capacity);
-    this.takerBuyQuoteVolume = new Float64Array(capacity);
-    this.tradeCount = new Float64Array(capacity);
-    this.firstTradeId = new Float64Array(capacity);
-    this.lastTradeId = new Float64Array(capacity);
   }
 
   get free(): number {

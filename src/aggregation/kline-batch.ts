@@ -4,48 +4,22 @@
  * index, so turning a record into strings (CSV, Avro) is the consumer's job and happens once per record.
  */
 import { INTERVAL_NAMES, type IntervalName } from './intervals';
+import { KlineColumns } from './kline-columns';
 
-export class KlineBatch {
-  readonly capacity: number;
+export class KlineBatch extends KlineColumns {
   length = 0;
   readonly symbolIndex: Int32Array;
   readonly intervalId: Uint8Array;
   readonly isFinal: Uint8Array;
-  readonly openTime: Float64Array;
-  readonly closeTime: Float64Array;
-  readonly open: Float64Array;
-  readonly high: Float64Array;
-  readonly low: Float64Array;
-  readonly close: Float64Array;
-  readonly volume: Float64Array;
-  readonly quoteVolume: Float64Array;
-  readonly takerBuyVolume: Float64Array;
-  readonly takerBuyQuoteVolume: Float64Array;
-  readonly tradeCount: Float64Array;
-  readonly firstTradeId: Float64Array;
-  readonly lastTradeId: Float64Array;
   /** Exchange trades folded into the kline, plus 1 once final: derived from the data, so replays agree. */
   readonly version: Float64Array;
 
   constructor(capacity = 8192) {
     if (!Number.isInteger(capacity) || capacity < 16) throw new RangeError(`KlineBatch capacity must be an integer >= 16, got ${capacity}`);
-    this.capacity = capacity;
+    super(capacity);
     this.symbolIndex = new Int32Array(capacity);
     this.intervalId = new Uint8Array(capacity);
     this.isFinal = new Uint8Array(capacity);
-    this.openTime = new Float64Array(capacity);
-    this.closeTime = new Float64Array(capacity);
-    this.open = new Float64Array(capacity);
-    this.high = new Float64Array(capacity);
-    this.low = new Float64Array(capacity);
-    this.close = new Float64Array(capacity);
-    this.volume = new Float64Array(capacity);
-    this.quoteVolume = new Float64Array(capacity);
-    this.takerBuyVolume = new Float64Array(capacity);
-    this.takerBuyQuoteVolume = new Float64Array(capacity);
-    this.tradeCount = new Float64Array(capacity);
-    this.firstTradeId = new Float64Array(capacity);
-    this.lastTradeId = new Float64Array(capacity);
     this.version = new Float64Array(capacity);
   }
 

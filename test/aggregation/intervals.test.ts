@@ -1,26 +1,8 @@
 import { DAY_MS, INTERVAL_NAMES, intervalRule, monthIndexOfDay, daysFromCivil } from '../../src/aggregation/intervals';
 import fc from 'fast-check';
+import { referenceOpen } from '../support/reference-klines';
 
 const utc = (s: string): number => Date.parse(s);
-
-/** Independent reference built on Date, deliberately naive. */
-function referenceOpen(name: string, t: number): number {
-  const d = new Date(t);
-  const y = d.getUTCFullYear();
-  const mo = d.getUTCMonth();
-  const day = d.getUTCDate();
-  const h = d.getUTCHours();
-  const mi = d.getUTCMinutes();
-  if (name === '1M') return Date.UTC(y, mo, 1);
-  if (name === '1w') return Date.UTC(y, mo, day - ((d.getUTCDay() + 6) % 7));
-  if (name === '1d') return Date.UTC(y, mo, day);
-  if (name.endsWith('h')) {
-    const n = Number(name.slice(0, -1));
-    return Date.UTC(y, mo, day, h - (h % n));
-  }
-  const n = Number(name.slice(0, -1));
-  return Date.UTC(y, mo, day, h, mi - (mi % n));
-}
 
 describe('interval rules', () => {
   it('1w opens on Monday 00:00 UTC, not on the Thursday of the epoch', () => {
