@@ -3,6 +3,8 @@
  * "not implemented yet" (exit 2) rather than pretending.
  */
 import { KlinestreamError } from '../errors';
+import { aggregateCommand } from './aggregate-command';
+import { stackCommand } from './stack-command';
 
 export interface Command {
   name: string;
@@ -24,10 +26,10 @@ function planned(name: string, usage: string, summary: string): Command {
 
 // Commands register themselves here as they land; keep SPEC section 5 order.
 export const COMMANDS: Command[] = [
-  planned('stack', 'stack up|down|status', 'local single-node Kafka + schema registry'),
+  stackCommand,
   planned('produce', 'produce --source binance [--symbols A,B | --all] | --source file:PATH', 'publish exchange trades to Kafka'),
   planned('work', 'work [--until-caught-up]', 'one aggregation worker'),
-  planned('aggregate', 'aggregate --source file:PATH [--intervals 1m,5m] --format csv', 'offline: frames to final klines, no Kafka'),
+  aggregateCommand,
   planned('klines', 'klines [--symbol S] [--interval I] [--final] [--from-beginning] [--format json|csv]', 'read the klines topic'),
   planned('replay', 'replay --from earliest|<iso time> [--to-topic T]', 'rebuild klines from retained trades'),
   planned('topics', 'topics create|describe|scale --partitions N', 'manage the topics'),
