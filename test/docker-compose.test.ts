@@ -97,7 +97,7 @@ describe('docker-compose.yml', () => {
   test('has the expected services', () => {
     expect(Object.keys(services).sort()).toEqual(['build', 'kafka', 'producer', 'schema-registry', 'worker-1', 'worker-2']);
     expect(services.kafka!.image).toBe('apache/kafka:3.9.1');
-    expect(services['schema-registry']!.image).toBe('apicurio/apicurio-registry:3.3.1');
+    expect(services['schema-registry']!.image).toBe('apicurio/apicurio-registry:3.3.3');
   });
 
   describe('kafka (KRaft, one node)', () => {

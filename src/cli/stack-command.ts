@@ -5,7 +5,8 @@
 import { loadConfig } from '../config/config';
 import { UsageError } from '../errors';
 import { createLogger } from '../observability/log';
-import { layoutOf } from '../stack/layout';
+import { layoutOf, STACK_VERSIONS } from '../stack/layout';
+import { fallbackNotice, registryPlan } from '../stack/registry';
 import { stackDown, stackFetch, stackStatus, stackUp, type ServiceReport } from '../stack/stack';
 import { parseCommandArgs, stringOption } from './args';
 import type { Command } from './commands';
@@ -14,6 +15,7 @@ const USAGE = `Usage: klinestream stack up|down|status|fetch [options]
 
   up       start a single-node Kafka (KRaft) and an Apicurio schema registry on 127.0.0.1,
            fetching their jars with Maven on first use; does nothing if they are already up
+           (but replaces a running registry of another Apicurio release than the one chosen below)
   down     stop both (SIGTERM, SIGKILL after a timeout); data is kept unless --purge
   status   print both addresses and whether each answers (exit 0 either way)
   fetch    only download the artifacts (warms the cache, e.g. in CI)
@@ -24,6 +26,12 @@ Options:
   --cache-dir DIR     where jars, data, logs and pid files live (KLINESTREAM_CACHE_DIR; default ~/.cache/klinestream)
   --stack-kafka-port N, --stack-controller-port N, --stack-registry-port N, --stack-registry-management-port N
                       local ports (default 19092, 19093, 18081, 18082)
+  --registry-java-home DIR
+                      Java 21+ home for the registry (KLINESTREAM_REGISTRY_JAVA_HOME)
+
+The registry runs Apicurio ${STACK_VERSIONS.apicurio} on the first Java 21+ of: --registry-java-home, JAVA_HOME,
+the java on PATH, the newest JDK in /usr/lib/jvm; without one, Apicurio ${STACK_VERSIONS.apicurioOnJava17} on the default java
+(Java 17). Kafka always runs on the default java.
 
 Other commands use this stack whenever KAFKA_BROKERS and SCHEMA_REGISTRY_URL are unset, starting it if needed.
 Logs: <cache dir>/logs/{kafka,registry,fetch}.log`;
@@ -35,15 +43,21 @@ function seconds(ms: number | undefined): string {
   return ms === undefined ? '' : `${(ms / 1000).toFixed(1)} s`;
 }
 
-/** One line per service, e.g. `kafka 127.0.0.1:19092 up (pid 123)`. */
+/**
+ * One line per service, e.g. `kafka 127.0.0.1:19092 up (pid 123)` or
+ * `schema-registry http://127.0.0.1:18081/apis/ccompat/v7 up (pid 124, apicurio 3.3.3 on java 25)`.
+ */
 export function formatReport(r: ServiceReport): string {
   const head = `${r.label} ${r.address}`;
   switch (r.state) {
     case 'up': {
       const notes = [`pid ${r.pid}`];
+      if (r.detail !== undefined) notes.push(r.detail);
       if (r.action === 'started') notes.push(`started in ${seconds(r.elapsedMs)}`);
       if (r.action === 'restarted') notes.push(`restarted in ${seconds(r.elapsedMs)}`);
       if (r.action === 'already-running') notes.push('already running');
+      if (r.replaced !== undefined) notes.push(`replacing ${r.replaced}`);
+      if (r.wanted !== undefined) notes.push(`\`stack up\` would replace it with ${r.wanted}`);
       return `${head} up (${notes.join(', ')})`;
     }
     case 'foreign':
@@ -87,22 +101,29 @@ export const stackCommand: Command = {
       process.stderr.write('note: KAFKA_BROKERS is set, so other commands use it rather than this local stack\n');
     }
     const print = (reports: ServiceReport[]) => process.stdout.write(reports.map(formatReport).join('\n') + '\n');
+    // Which registry release and Java: decided once here and handed to whatever runs below.
+    const registry = registryPlan(config);
+    const notice = fallbackNotice(registry);
     switch (subcommand) {
       case 'up':
+        if (notice !== undefined) process.stderr.write(notice + '\n');
         // A person asked for it: from now on test runs leave it running (see acquireStackLease).
-        print(await stackUp(config, log, { adopt: true, ...(timeoutMs === undefined ? {} : { timeoutMs }) }));
+        print(await stackUp(config, log, { adopt: true, registry, ...(timeoutMs === undefined ? {} : { timeoutMs }) }));
         return 0;
       case 'down':
         print(await stackDown(config, log, { purge: args.values.purge === true }));
         if (args.values.purge === true) process.stdout.write(`purged ${layoutOf(config).dataDir}\n`);
         return 0;
       case 'status':
-        print(await stackStatus(config));
+        print(await stackStatus(config, registry));
         return 0;
       case 'fetch': {
+        if (notice !== undefined) process.stderr.write(notice + '\n');
         const started = Date.now();
-        await stackFetch(config, log);
-        process.stdout.write(`artifacts ready under ${layoutOf(config).root}/artifacts (${seconds(Date.now() - started)})\n`);
+        const artifacts = await stackFetch(config, log, registry);
+        process.stdout.write(
+          `artifacts ready under ${layoutOf(config).root}/artifacts (kafka ${STACK_VERSIONS.kafka}, apicurio ${artifacts.registryVersion}; ${seconds(Date.now() - started)})\n`,
+        );
         return 0;
       }
     }

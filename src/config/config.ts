@@ -8,6 +8,7 @@ import * as path from 'node:path';
 import { ConfigError } from '../errors';
 import { INTERVAL_NAMES, type IntervalName } from '../aggregation/intervals';
 import { LOG_LEVELS, type LogLevel } from '../observability/log';
+import { REGISTRY_MIN_JAVA, systemJavaFs, validateRegistryJavaHome } from '../stack/java';
 
 export interface BrokerAddress {
   host: string;
@@ -28,7 +29,14 @@ export interface Config {
   flushIntervalMs: number;
   cacheDir: string;
   logLevel: LogLevel;
-  stack: { kafkaPort: number; controllerPort: number; registryPort: number; registryManagementPort: number };
+  stack: {
+    kafkaPort: number;
+    controllerPort: number;
+    registryPort: number;
+    registryManagementPort: number;
+    /** A Java 21+ home for the registry (checked at load time); undefined = search JAVA_HOME, PATH, /usr/lib/jvm. */
+    registryJavaHome: string | undefined;
+  };
 }
 
 type Source = Record<string, string | undefined>;
@@ -165,6 +173,16 @@ const SETTINGS = {
   controllerPort: setting<number>({ env: 'KLINESTREAM_STACK_CONTROLLER_PORT', flag: 'stack-controller-port', describe: 'local stack: KRaft controller port', parse: parsePort, fallback: () => 19093 }),
   registryPort: setting<number>({ env: 'KLINESTREAM_STACK_REGISTRY_PORT', flag: 'stack-registry-port', describe: 'local stack: schema registry port', parse: parsePort, fallback: () => 18081 }),
   registryManagementPort: setting<number>({ env: 'KLINESTREAM_STACK_REGISTRY_MANAGEMENT_PORT', flag: 'stack-registry-management-port', describe: 'local stack: registry management port', parse: parsePort, fallback: () => 18082 }),
+  registryJavaHome: setting<string | undefined>({
+    env: 'KLINESTREAM_REGISTRY_JAVA_HOME', flag: 'registry-java-home',
+    describe: `local stack: Java ${REGISTRY_MIN_JAVA}+ home for the schema registry (Apicurio 3.3.3); unset = search JAVA_HOME, PATH, /usr/lib/jvm`,
+    parse: (raw, name) => {
+      if (raw.trim() === '') throw new ConfigError(name, 'is empty');
+      // Checked now rather than when the stack starts: a wrong path is a configuration mistake (exit 2).
+      return validateRegistryJavaHome(path.resolve(raw), systemJavaFs, name).home;
+    },
+    fallback: () => undefined,
+  }),
 } as const;
 
 export type SettingKey = keyof typeof SETTINGS;
@@ -206,9 +224,11 @@ export function loadConfig(env: Source = process.env, flags: Source = {}): Confi
       controllerPort: read(SETTINGS.controllerPort),
       registryPort: read(SETTINGS.registryPort),
       registryManagementPort: read(SETTINGS.registryManagementPort),
+      registryJavaHome: read(SETTINGS.registryJavaHome),
     },
   };
-  const ports = Object.entries(config.stack);
+  const { kafkaPort, controllerPort, registryPort, registryManagementPort } = config.stack;
+  const ports = Object.entries({ kafkaPort, controllerPort, registryPort, registryManagementPort });
   for (let i = 0; i < ports.length; i++) {
     for (let j = i + 1; j < ports.length; j++) {
       if (ports[i]![1] === ports[j]![1]) throw new ConfigError('local stack ports', `${ports[i]![0]} and ${ports[j]![0]} are both ${ports[i]![1]}`);

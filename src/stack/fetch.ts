@@ -1,7 +1,8 @@
 /**
  * Fetches the stack's JVM artifacts into the cache dir, once: Kafka's runtime classpath (Maven dependency
- * plugin) and Apicurio Registry's app archive (downloaded, sha1-checked, unpacked). Each component gets a
- * marker file written only after it is complete, so an interrupted fetch is redone from scratch next time.
+ * plugin) and the Apicurio Registry release the registry plan chose (app archive downloaded, sha1-checked,
+ * unpacked; one directory per release, so switching between 3.3.3 and 3.0.9 never refetches). Each component
+ * gets a marker file written only after it is complete, so an interrupted fetch is redone from scratch.
  */
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -14,6 +15,8 @@ import { withLock } from './lock';
 
 export interface Artifacts {
   kafkaLibs: string;
+  /** The Apicurio release that registryJar belongs to. */
+  registryVersion: string;
   /** The jar that starts the registry (its name and place differ between Apicurio releases). */
   registryJar: string;
 }
@@ -22,8 +25,8 @@ const MARKER = '.complete';
 /** A cold fetch moves ~160 MB; a second fetcher waits this long for the first before giving up. */
 const FETCH_LOCK_TIMEOUT_MS = 30 * 60_000;
 
-function registryArchiveName(): string {
-  return `apicurio-registry-app-${STACK_VERSIONS.apicurio}-all.tar.gz`;
+function registryArchiveName(version: string): string {
+  return `apicurio-registry-app-${version}-all.tar.gz`;
 }
 
 function kafkaComplete(layout: StackLayout): boolean {
@@ -51,34 +54,35 @@ export function findRegistryJar(dir: string): string | undefined {
   return runner === undefined ? undefined : path.join(dir, runner);
 }
 
-function registryDist(layout: StackLayout): string {
-  return path.join(layout.registryHome, 'dist');
+function registryDist(layout: StackLayout, version: string): string {
+  return path.join(layout.registryHome(version), 'dist');
 }
 
-function registryComplete(layout: StackLayout): string | undefined {
-  if (!fs.existsSync(path.join(layout.registryHome, MARKER))) return undefined;
-  return findRegistryJar(registryDist(layout));
+function registryComplete(layout: StackLayout, version: string): string | undefined {
+  if (!fs.existsSync(path.join(layout.registryHome(version), MARKER))) return undefined;
+  return findRegistryJar(registryDist(layout, version));
 }
 
-/** The artifacts if both are already fetched, without taking any lock. */
-export function fetchedArtifacts(layout: StackLayout): Artifacts | undefined {
-  const registryJar = registryComplete(layout);
+/** The artifacts (Kafka + the given Apicurio release) if both are already fetched, without taking any lock. */
+export function fetchedArtifacts(layout: StackLayout, registryVersion: string): Artifacts | undefined {
+  const registryJar = registryComplete(layout, registryVersion);
   if (!kafkaComplete(layout) || registryJar === undefined) return undefined;
-  return { kafkaLibs: layout.kafkaLibs, registryJar };
+  return { kafkaLibs: layout.kafkaLibs, registryVersion, registryJar };
 }
 
-export async function ensureArtifacts(layout: StackLayout, log: Logger): Promise<Artifacts> {
-  const ready = fetchedArtifacts(layout);
+/** Kafka plus the given Apicurio release, fetched if missing (only what is missing). */
+export async function ensureArtifacts(layout: StackLayout, registryVersion: string, log: Logger): Promise<Artifacts> {
+  const ready = fetchedArtifacts(layout, registryVersion);
   if (ready) return ready;
   return withLock(
     layout.fetchLock,
     { timeoutMs: FETCH_LOCK_TIMEOUT_MS, onWait: (pid) => log.info('another process is fetching the stack artifacts; waiting', { pid }) },
     async () => {
       // Re-check under the lock: the process we waited for may have fetched everything.
-      const again = fetchedArtifacts(layout);
+      const again = fetchedArtifacts(layout, registryVersion);
       if (again) return again;
-      await fetchMissing(layout, log);
-      const done = fetchedArtifacts(layout);
+      await fetchMissing(layout, registryVersion, log);
+      const done = fetchedArtifacts(layout, registryVersion);
       if (!done) {
         throw new KlinestreamError('STACK_FETCH_FAILED', `fetch finished but the artifacts are incomplete; see ${layout.fetchLog}`, { log: layout.fetchLog });
       }
@@ -87,13 +91,15 @@ export async function ensureArtifacts(layout: StackLayout, log: Logger): Promise
   );
 }
 
-async function fetchMissing(layout: StackLayout, log: Logger): Promise<void> {
+async function fetchMissing(layout: StackLayout, registryVersion: string, log: Logger): Promise<void> {
   const started = Date.now();
   const needKafka = !kafkaComplete(layout);
-  const needRegistry = registryComplete(layout) === undefined;
+  const needRegistry = registryComplete(layout, registryVersion) === undefined;
+  const registryHome = layout.registryHome(registryVersion);
+  const dist = registryDist(layout, registryVersion);
   fs.mkdirSync(layout.logsDir, { recursive: true });
   fs.writeFileSync(layout.fetchLog, `# klinestream stack fetch ${new Date().toISOString()}\n`);
-  const archiveDir = path.join(layout.registryHome, 'archive');
+  const archiveDir = path.join(registryHome, 'archive');
   const goals: string[] = [];
   // Start each incomplete component from an empty directory: whatever a killed fetch left is suspect.
   if (needKafka) {
@@ -102,42 +108,42 @@ async function fetchMissing(layout: StackLayout, log: Logger): Promise<void> {
     goals.push('dependency:copy-dependencies@kafka-libs');
   }
   if (needRegistry) {
-    fs.rmSync(layout.registryHome, { recursive: true, force: true });
+    fs.rmSync(registryHome, { recursive: true, force: true });
     fs.mkdirSync(archiveDir, { recursive: true });
     goals.push('wagon:download-single@registry-archive', 'wagon:download-single@registry-sha1');
   }
   log.info('fetching local stack artifacts with Maven (first run only)', {
     kafka: needKafka ? STACK_VERSIONS.kafka : undefined,
-    apicurio: needRegistry ? STACK_VERSIONS.apicurio : undefined,
+    apicurio: needRegistry ? registryVersion : undefined,
     log: layout.fetchLog,
   });
   await runLogged('mvn', [
     '-B', '-q', '-f', stackScript('pom.xml'),
     `-Dkafka.version=${STACK_VERSIONS.kafka}`,
-    `-Dapicurio.version=${STACK_VERSIONS.apicurio}`,
+    `-Dapicurio.version=${registryVersion}`,
     `-Dstack.kafkaLibs=${layout.kafkaLibs}`,
     `-Dstack.registryDir=${archiveDir}`,
     ...goals,
   ], layout.fetchLog);
 
-  if (needKafka) writeMarker(layout.kafkaHome);
+  if (needKafka) writeMarker(layout.kafkaHome, { kafka: STACK_VERSIONS.kafka });
   if (needRegistry) {
-    const archive = path.join(archiveDir, registryArchiveName());
+    const archive = path.join(archiveDir, registryArchiveName(registryVersion));
     await verifySha1(archive, `${archive}.sha1`, layout.fetchLog);
-    fs.mkdirSync(registryDist(layout), { recursive: true });
-    await runLogged('tar', ['-xzf', archive, '-C', registryDist(layout)], layout.fetchLog);
-    if (findRegistryJar(registryDist(layout)) === undefined) {
-      throw new KlinestreamError('STACK_FETCH_FAILED', `no registry jar (quarkus-run.jar or *-runner.jar) in ${registryDist(layout)}; see ${layout.fetchLog}`);
+    fs.mkdirSync(dist, { recursive: true });
+    await runLogged('tar', ['-xzf', archive, '-C', dist], layout.fetchLog);
+    if (findRegistryJar(dist) === undefined) {
+      throw new KlinestreamError('STACK_FETCH_FAILED', `no registry jar (quarkus-run.jar or *-runner.jar) in ${dist}; see ${layout.fetchLog}`);
     }
     // The unpacked tree is all we run; the archive would only double the disk use.
     fs.rmSync(archiveDir, { recursive: true, force: true });
-    writeMarker(layout.registryHome);
+    writeMarker(registryHome, { apicurio: registryVersion });
   }
   log.info('fetched local stack artifacts', { elapsedMs: Date.now() - started });
 }
 
-function writeMarker(dir: string): void {
-  fs.writeFileSync(path.join(dir, MARKER), JSON.stringify({ versions: STACK_VERSIONS, fetchedAt: new Date().toISOString() }) + '\n');
+function writeMarker(dir: string, versions: Record<string, string>): void {
+  fs.writeFileSync(path.join(dir, MARKER), JSON.stringify({ versions, fetchedAt: new Date().toISOString() }) + '\n');
 }
 
 async function verifySha1(file: string, sha1File: string, logFile: string): Promise<void> {

@@ -7,11 +7,12 @@ import * as path from 'node:path';
 import type { Config } from '../config/config';
 
 /**
- * The versions the stack runs. Apicurio 3.3.x would be the natural pick, but its bytecode targets Java 21
- * (class file 65) and these machines have Java 17; 3.0.9 is the newest release on the reachable Maven
- * Central that runs on Java 17 (see docs/local-stack.md).
+ * The versions the stack runs. Apicurio 3.3.3 is Java 21 bytecode (class file 65), so it runs on a Java 21+
+ * runtime when one is found (src/stack/java.ts); otherwise the registry falls back to 3.0.9, the newest
+ * release on the reachable Maven Central that runs on Java 17. Kafka always runs on the default `java`
+ * (17 is what 3.9.1 is tested with). See docs/local-stack.md.
  */
-export const STACK_VERSIONS = { kafka: '3.9.1', apicurio: '3.0.9' } as const;
+export const STACK_VERSIONS = { kafka: '3.9.1', apicurio: '3.3.3', apicurioOnJava17: '3.0.9' } as const;
 
 export type ServiceName = 'kafka' | 'registry';
 export const SERVICES: readonly ServiceName[] = ['kafka', 'registry'];
@@ -20,11 +21,18 @@ export interface StackLayout {
   root: string;
   kafkaHome: string;
   kafkaLibs: string;
-  registryHome: string;
+  /** One directory per registry version, each with its own `.complete` marker. */
+  registryHome(version: string): string;
   dataDir: string;
   kafkaDataDir: string;
   clusterIdFile: string;
-  registryDataDir: string;
+  /**
+   * One H2 database per registry version: a newer Apicurio upgrades the schema of a database it opens in
+   * place, and the older one then cannot read it, so switching versions must never share a database.
+   */
+  registryDataDir(version: string): string;
+  /** Where the registry's database lived before it was kept per version (always written by 3.0.9). */
+  legacyRegistryDataDir: string;
   configDir: string;
   serverProperties: string;
   logsDir: string;
@@ -50,11 +58,12 @@ export function stackLayout(cacheDir: string): StackLayout {
     root: cacheDir,
     kafkaHome,
     kafkaLibs: path.join(kafkaHome, 'libs'),
-    registryHome: path.join(artifacts, `apicurio-registry-${STACK_VERSIONS.apicurio}`),
+    registryHome: (version) => path.join(artifacts, `apicurio-registry-${version}`),
     dataDir,
     kafkaDataDir: path.join(dataDir, 'kafka'),
     clusterIdFile: path.join(dataDir, 'kafka-cluster-id'),
-    registryDataDir: path.join(dataDir, 'registry'),
+    registryDataDir: (version) => path.join(dataDir, `registry-${version}`),
+    legacyRegistryDataDir: path.join(dataDir, 'registry'),
     configDir,
     serverProperties: path.join(configDir, 'server.properties'),
     logsDir,

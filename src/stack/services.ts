@@ -10,9 +10,11 @@ import type { Config } from '../config/config';
 import { KlinestreamError } from '../errors';
 import type { Logger } from '../observability/log';
 import type { Artifacts } from './fetch';
+import { javaOfProcess } from './java';
 import { isValidClusterId, newClusterId, parseProperties, renderServerProperties } from './kafka-properties';
-import { kafkaAddress, layoutOf, registryUrl, stackScript, type ServiceName, type StackLayout } from './layout';
+import { kafkaAddress, layoutOf, registryUrl, stackScript, STACK_VERSIONS, type ServiceName, type StackLayout } from './layout';
 import { probeKafka, probeRegistry } from './probes';
+import { describeRegistryRuntime, REGISTRY_VERSION_ARG, runningRegistryVersion, type RegistryPlan } from './registry';
 import {
   findProcesses, isAlive, processCommandLine, removeFile, signalGroup, signalProcess, sleep, waitForExit, writePidFile,
 } from './proc';
@@ -29,8 +31,17 @@ export interface Service {
   /** Command-line arguments that mark a JVM as this service of this cache dir (finds it without a pid file). */
   markers: string[];
   probe(timeoutMs?: number): Promise<{ ok: boolean; error?: string }>;
-  /** Prepares on-disk state and returns the java arguments. */
-  prepare(artifacts: Artifacts, log: Logger): Promise<{ args: string[]; cwd: string }>;
+  /** Prepares on-disk state and returns the java to run and its arguments. */
+  prepare(artifacts: Artifacts, log: Logger): Promise<{ command: string; args: string[]; cwd: string }>;
+  /** What a running JVM of this service runs, for status lines (`apicurio 3.3.3 on java 25`). */
+  describe?(pid: number): string;
+  /** What `up` would start, in the words of `describe` (registry only). */
+  wanted?: string;
+  /**
+   * Why a running, answering JVM is not the one this command would start (then `up` replaces it), as the
+   * description of what runs; undefined when it is.
+   */
+  mismatch?(pid: number): string | undefined;
   /** How long a clean shutdown may take before SIGKILL. */
   stopTimeoutMs: number;
 }
@@ -39,7 +50,7 @@ function markers(layout: StackLayout, name: ServiceName): string[] {
   return [`-Dklinestream.stack.home=${layout.root}`, `-Dklinestream.stack.service=${name}`];
 }
 
-export function stackServices(config: Config): Service[] {
+export function stackServices(config: Config, plan: RegistryPlan): Service[] {
   const layout = layoutOf(config);
   const kafka: Service = {
     name: 'kafka',
@@ -61,6 +72,8 @@ export function stackServices(config: Config): Service[] {
         await formatStorage(layout, classpath, log);
       }
       return {
+        // Kafka 3.9.1 is tested on Java 17: it stays on the default java whatever the registry runs on.
+        command: 'java',
         cwd: layout.root,
         args: [
           // Without a cap the JVM takes a quarter of RAM; 1 GiB is plenty for a dev broker.
@@ -84,27 +97,42 @@ export function stackServices(config: Config): Service[] {
     markers: markers(layout, 'registry'),
     probe: (timeoutMs) => probeRegistry(registryUrl(config), timeoutMs),
     stopTimeoutMs: 20_000,
-    async prepare(artifacts) {
-      fs.mkdirSync(layout.registryDataDir, { recursive: true });
+    wanted: describeRegistryRuntime(plan.version, plan.javaMajor),
+    describe: (pid) => describeRegistryRuntime(runningRegistryVersion(processCommandLine(pid) ?? []), javaOfProcess(pid)?.major),
+    mismatch(pid) {
+      const version = runningRegistryVersion(processCommandLine(pid) ?? []);
+      return version === plan.version ? undefined : describeRegistryRuntime(version, javaOfProcess(pid)?.major);
+    },
+    async prepare(artifacts, log) {
+      if (artifacts.registryVersion !== plan.version) {
+        throw new KlinestreamError('STACK_START_FAILED', `internal: fetched Apicurio ${artifacts.registryVersion} but the plan is ${plan.version}`);
+      }
+      const dataDir = layout.registryDataDir(plan.version);
+      adoptLegacyRegistryData(layout, plan.version, log);
+      fs.mkdirSync(dataDir, { recursive: true });
       return {
+        command: plan.javaBin,
         cwd: path.dirname(artifacts.registryJar),
         args: [
           '-Xms64m', '-Xmx512m', '-XX:+ExitOnOutOfMemoryError',
           ...markers(layout, 'registry'),
+          // Lets `up` see which release a running registry is, and replace it when another one is chosen.
+          `${REGISTRY_VERSION_ARG}${plan.version}`,
           '-Dquarkus.http.host=127.0.0.1',
           `-Dquarkus.http.port=${config.stack.registryPort}`,
           // Since 3.2 a management listener opens on 9000 unless moved; keep it on loopback and on our port.
           '-Dquarkus.management.host=127.0.0.1',
           `-Dquarkus.management.port=${config.stack.registryManagementPort}`,
           // Answer like Confluent: a subject without its own rule is BACKWARD (the client library refuses
-          // to register against NONE), and equal schemas written differently get the same id.
+          // to register against NONE), and equal schemas written differently get the same id. Same names
+          // in 3.0.9 and 3.3.3 (checked against both running registries, see docs/local-stack.md).
           '-Dapicurio.rules.global.compatibility=BACKWARD',
           '-Dapicurio.ccompat.use-canonical-hash=true',
           // Kept on disk next to Kafka's data: the broker keeps records across restarts, and their schema
           // ids must keep meaning the same schemas. An in-memory registry would restart ids at 1 and a
           // retained record would decode with whatever schema got its id next. FILE_LOCK=FS is an OS lock,
           // released when the JVM dies, so a kill -9 leaves no lock behind.
-          `-Dapicurio.datasource.url=jdbc:h2:file:${path.join(layout.registryDataDir, 'registry')};FILE_LOCK=FS`,
+          `-Dapicurio.datasource.url=jdbc:h2:file:${path.join(dataDir, 'registry')};FILE_LOCK=FS`,
           // One line per HTTP request would bury startup problems in registry.log.
           '-Dquarkus.http.access-log.enabled=false',
           '-jar', artifacts.registryJar,
@@ -113,6 +141,19 @@ export function stackServices(config: Config): Service[] {
     },
   };
   return [kafka, registry];
+}
+
+/**
+ * Before databases were kept per registry version, 3.0.9 (the only release the stack ran then) kept its
+ * database in data/registry. Moving it to data/registry-3.0.9 keeps the ids of a fallback registry stable
+ * across the upgrade of klinestream. Never handed to another release: 3.3.3 would upgrade it in place.
+ */
+function adoptLegacyRegistryData(layout: StackLayout, version: string, log: Logger): void {
+  if (version !== STACK_VERSIONS.apicurioOnJava17) return;
+  const target = layout.registryDataDir(version);
+  if (!fs.existsSync(layout.legacyRegistryDataDir) || fs.existsSync(target)) return;
+  fs.renameSync(layout.legacyRegistryDataDir, target);
+  log.info('moved the Apicurio 3.0.9 database to its per-version directory', { from: layout.legacyRegistryDataDir, to: target });
 }
 
 export function isOurProcess(service: Service, pid: number): boolean {
@@ -181,14 +222,14 @@ export interface Started {
 export async function startService(service: Service, artifacts: Artifacts, log: Logger, timeoutMs: number): Promise<Started> {
   const started = Date.now();
   rotateLog(service.logFile);
-  const { args, cwd } = await service.prepare(artifacts, log);
+  const { command, args, cwd } = await service.prepare(artifacts, log);
   const fd = fs.openSync(service.logFile, 'a');
   let pid: number;
   try {
     pid = await new Promise<number>((resolve, reject) => {
-      const child = spawn('java', args, { cwd, detached: true, stdio: ['ignore', fd, fd] });
+      const child = spawn(command, args, { cwd, detached: true, stdio: ['ignore', fd, fd] });
       child.once('error', (e: NodeJS.ErrnoException) => {
-        const hint = e.code === 'ENOENT' ? ' (java is not on PATH; the local stack needs Java 17+)' : '';
+        const hint = e.code !== 'ENOENT' ? '' : command === 'java' ? ' (java is not on PATH; the local stack needs Java 17+)' : ` (${command} does not exist)`;
         reject(new KlinestreamError('STACK_START_FAILED', `could not start ${service.label}${hint}: ${e.message}`, {}, { cause: e }));
       });
       child.once('spawn', () => {
@@ -201,7 +242,7 @@ export async function startService(service: Service, artifacts: Artifacts, log: 
     fs.closeSync(fd);
   }
   writePidFile(service.pidFile, pid);
-  log.info('starting', { service: service.label, pid, log: service.logFile });
+  log.info('starting', { service: service.label, pid, java: command, log: service.logFile });
 
   const deadline = started + timeoutMs;
   let lastError: string | undefined;

@@ -8,11 +8,12 @@ import * as path from 'node:path';
 import type { Config } from '../config/config';
 import { ConfigError, KlinestreamError } from '../errors';
 import type { Logger } from '../observability/log';
-import { ensureArtifacts } from './fetch';
+import { ensureArtifacts, type Artifacts } from './fetch';
 import { kafkaAddress, layoutOf, registryUrl, type ServiceName, type StackLayout } from './layout';
 import { isStaleOwner, withLock } from './lock';
 import { portIsFree } from './probes';
 import { inspectPidFile, processStartTime, removeFile, writePidFile } from './proc';
+import { fallbackNotice, registryPlan, type RegistryPlan } from './registry';
 import { isOurProcess, servicePids, startService, stackServices, stopPids, type Service } from './services';
 
 export interface Connection {
@@ -35,6 +36,12 @@ export interface ServiceReport {
   elapsedMs?: number;
   logFile: string;
   error?: string;
+  /** What the JVM runs, e.g. `apicurio 3.3.3 on java 25` (registry only). */
+  detail?: string;
+  /** `up` replaced a running JVM that ran this instead (another registry release). */
+  replaced?: string;
+  /** Status only: the running JVM is not what `up` would start now, which is this. */
+  wanted?: string;
 }
 
 export interface UpOptions {
@@ -42,6 +49,8 @@ export interface UpOptions {
   timeoutMs?: number;
   /** A person asked for the stack: it is theirs now, and test runs that started it must not stop it. */
   adopt?: boolean;
+  /** The registry release and Java, decided once by the caller; `registryPlan(config)` when not given. */
+  registry?: RegistryPlan;
 }
 
 const DEFAULT_START_TIMEOUT_MS = 180_000;
@@ -62,19 +71,29 @@ async function serviceStatus(service: Service): Promise<ServiceReport> {
   const answer = await service.probe(2000);
   const base = { service: service.name, label: service.label, address: service.address, logFile: service.logFile };
   const pid = pidFile.kind === 'alive' ? pidFile.pid : pids[0];
-  if (answer.ok) return pid === undefined ? { ...base, state: 'foreign' } : { ...base, state: 'up', pid };
-  if (pid !== undefined) return { ...base, state: 'not-answering', pid, ...(answer.error ? { error: answer.error } : {}) };
+  if (answer.ok && pid === undefined) return { ...base, state: 'foreign' };
+  const detail = pid === undefined ? undefined : service.describe?.(pid);
+  const described = detail === undefined ? {} : { detail };
+  if (answer.ok && pid !== undefined) {
+    const stale = service.mismatch?.(pid) !== undefined && service.wanted !== undefined;
+    return { ...base, state: 'up', pid, ...described, ...(stale ? { wanted: service.wanted } : {}) };
+  }
+  if (pid !== undefined) return { ...base, state: 'not-answering', pid, ...described, ...(answer.error ? { error: answer.error } : {}) };
   return { ...base, state: 'down' };
 }
 
 /** Probes both services; never starts or stops anything. */
-export async function stackStatus(config: Config): Promise<ServiceReport[]> {
-  return Promise.all(stackServices(config).map(serviceStatus));
+export async function stackStatus(config: Config, plan: RegistryPlan = registryPlan(config)): Promise<ServiceReport[]> {
+  return Promise.all(stackServices(config, plan).map(serviceStatus));
 }
 
 interface Ensured {
   report: ServiceReport;
-  /** We started (or restarted) it in this call. */
+  /**
+   * We started it in this call where none was usable (down, dead or hung). Not set when a healthy JVM of
+   * another registry release was replaced: whoever owned that one owns the replacement, so a test run that
+   * switched a developer's registry does not stop it afterwards.
+   */
   started: boolean;
 }
 
@@ -88,17 +107,26 @@ async function ensureService(config: Config, service: Service, start: () => Prom
   }
   const pids = servicePids(service, pidFile.kind === 'alive' ? pidFile.pid : undefined);
   let restarted = false;
+  let replaced: string | undefined;
   if (pids.length > 0) {
     const answer = await service.probe(3000);
-    if (answer.ok && pids.length === 1) {
-      const pid = pids[0]!;
+    const pid = pids[0]!;
+    replaced = answer.ok && pids.length === 1 ? service.mismatch?.(pid) : undefined;
+    if (answer.ok && pids.length === 1 && replaced === undefined) {
       // Also heals a lost pid file: the JVM was found by its command-line markers.
       if (pidFile.kind !== 'alive' || pidFile.pid !== pid) writePidFile(service.pidFile, pid);
-      return { report: { ...base, state: 'up', pid, action: 'already-running' }, started: false };
+      const detail = service.describe?.(pid);
+      return { report: { ...base, state: 'up', pid, action: 'already-running', ...(detail === undefined ? {} : { detail }) }, started: false };
     }
-    log.warn(answer.ok ? 'more than one copy is running; restarting' : 'running but not answering; restarting', {
-      service: service.label, pids, error: answer.error, log: service.logFile,
-    });
+    if (replaced !== undefined) {
+      // Another release than the one chosen now (e.g. 3.0.9 from before a Java 21 was installed): keeping
+      // it silently would hide which registry the commands talk to.
+      log.warn('the running registry is not the release chosen now; replacing it', { service: service.label, pid, running: replaced, chosen: service.wanted });
+    } else {
+      log.warn(answer.ok ? 'more than one copy is running; restarting' : 'running but not answering; restarting', {
+        service: service.label, pids, error: answer.error, log: service.logFile,
+      });
+    }
     await stopPids(service, pids, log);
     removeFile(service.pidFile);
     restarted = true;
@@ -114,15 +142,23 @@ async function ensureService(config: Config, service: Service, start: () => Prom
     }
   }
   const { pid, elapsedMs } = await start();
-  return { report: { ...base, state: 'up', pid, action: restarted ? 'restarted' : 'started', elapsedMs }, started: true };
+  const detail = service.describe?.(pid);
+  return {
+    report: {
+      ...base, state: 'up', pid, action: restarted ? 'restarted' : 'started', elapsedMs,
+      ...(detail === undefined ? {} : { detail }), ...(replaced === undefined ? {} : { replaced }),
+    },
+    started: replaced === undefined,
+  };
 }
 
 /** The body of `up`, for callers that already hold the stack lock. */
 async function upLocked(config: Config, log: Logger, options: UpOptions): Promise<{ reports: ServiceReport[]; started: ServiceName[] }> {
   const layout = layoutOf(config);
-  const artifacts = await ensureArtifacts(layout, log);
+  const plan = options.registry ?? registryPlan(config);
+  const artifacts = await ensureArtifacts(layout, plan.version, log);
   const timeoutMs = options.timeoutMs ?? DEFAULT_START_TIMEOUT_MS;
-  const services = stackServices(config);
+  const services = stackServices(config, plan);
   // Both JVMs start at once: they do not depend on each other, and their startups overlap well even on 2 cores.
   const results = await Promise.allSettled(
     services.map((s) => ensureService(config, s, () => startService(s, artifacts, log, timeoutMs), log)),
@@ -132,6 +168,7 @@ async function upLocked(config: Config, log: Logger, options: UpOptions): Promis
     // Do not leave half a stack behind: stop what this call started, keep what was already running.
     for (let i = 0; i < services.length; i++) {
       const r = results[i]!;
+      // A replaced registry is left running too: the one it replaced is gone either way.
       if (r.status === 'fulfilled' && r.value.started) {
         await stopPids(services[i]!, [r.value.report.pid!], log).catch(() => undefined);
         removeFile(services[i]!.pidFile);
@@ -154,7 +191,8 @@ export async function stackUp(config: Config, log: Logger, options: UpOptions = 
 }
 
 async function stopServices(config: Config, names: readonly ServiceName[], log: Logger): Promise<ServiceReport[]> {
-  const services = stackServices(config).filter((s) => names.includes(s.name));
+  // Stopping finds JVMs by their markers, which do not depend on the registry release: any plan will do.
+  const services = stackServices(config, registryPlan(config)).filter((s) => names.includes(s.name));
   return Promise.all(services.map(async (service): Promise<ServiceReport> => {
     const base = { service: service.name, label: service.label, address: service.address, logFile: service.logFile };
     const pidFile = inspectPidFile(service.pidFile, (pid) => isOurProcess(service, pid));
@@ -184,9 +222,9 @@ export async function stackDown(config: Config, log: Logger, options: { purge?: 
   });
 }
 
-/** Downloads the artifacts without starting anything (CI warms its cache with it). */
-export async function stackFetch(config: Config, log: Logger): Promise<void> {
-  await ensureArtifacts(layoutOf(config), log);
+/** Downloads the artifacts `up` would run, without starting anything (CI warms its cache with it). */
+export async function stackFetch(config: Config, log: Logger, plan: RegistryPlan = registryPlan(config)): Promise<Artifacts> {
+  return ensureArtifacts(layoutOf(config), plan.version, log);
 }
 
 function embeddedConnection(config: Config): Connection {
@@ -205,11 +243,16 @@ export async function resolveConnection(config: Config, log: Logger): Promise<Co
     const [set, unset] = config.brokers !== undefined ? ['KAFKA_BROKERS', 'SCHEMA_REGISTRY_URL'] : ['SCHEMA_REGISTRY_URL', 'KAFKA_BROKERS'];
     throw new ConfigError(unset, `is not set but ${set} is; set both to use existing services, or neither to use the embedded local stack`);
   }
-  // Fast path without the lock: the usual case is a stack that is already up.
-  const status = await stackStatus(config);
-  if (!status.every((s) => s.state === 'up')) {
-    const reports = await stackUp(config, log);
-    for (const r of reports) if (r.action !== 'already-running') log.info('local stack service ready', { service: r.label, address: r.address, pid: r.pid, elapsedMs: r.elapsedMs });
+  const plan = registryPlan(config);
+  // Fast path without the lock: the usual case is a stack that is already up (and runs the chosen registry).
+  const status = await stackStatus(config, plan);
+  if (!status.every((s) => s.state === 'up' && s.wanted === undefined)) {
+    const notice = fallbackNotice(plan);
+    if (notice !== undefined) log.warn(notice);
+    const reports = await stackUp(config, log, { registry: plan });
+    for (const r of reports) {
+      if (r.action !== 'already-running') log.info('local stack service ready', { service: r.label, address: r.address, pid: r.pid, elapsedMs: r.elapsedMs, runs: r.detail, replaced: r.replaced });
+    }
   }
   return embeddedConnection(config);
 }

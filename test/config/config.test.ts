@@ -1,3 +1,6 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { ConfigError } from '../../src/errors';
 import { describeSettings, loadConfig, parseBrokers, topicNames } from '../../src/config/config';
 
@@ -71,5 +74,50 @@ describe('configuration', () => {
     const settings = describeSettings();
     expect(new Set(settings.map((s) => s.env)).size).toBe(settings.length);
     expect(settings.every((s) => s.flag.startsWith('--') && s.describe.length > 10)).toBe(true);
+  });
+
+  describe('KLINESTREAM_REGISTRY_JAVA_HOME / --registry-java-home', () => {
+    let dir: string;
+    /** A JDK-shaped directory: an executable bin/java (never run: the release file tells the version). */
+    const jdk = (name: string, version: string | undefined): string => {
+      const home = path.join(dir, name);
+      fs.mkdirSync(path.join(home, 'bin'), { recursive: true });
+      fs.writeFileSync(path.join(home, 'bin', 'java'), '#!/bin/sh\nexit 1\n', { mode: 0o755 });
+      if (version !== undefined) fs.writeFileSync(path.join(home, 'release'), `JAVA_VERSION="${version}"\n`);
+      return home;
+    };
+    beforeEach(() => {
+      dir = fs.mkdtempSync(path.join(os.tmpdir(), 'klinestream-config-java-'));
+    });
+    afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+    it('is unset by default (the stack searches JAVA_HOME, PATH and /usr/lib/jvm)', () => {
+      expect(loadConfig({}, {}).stack.registryJavaHome).toBeUndefined();
+    });
+
+    it('accepts a Java 21+ home, resolved to an absolute path', () => {
+      const home = jdk('jdk-21', '21.0.4');
+      expect(loadConfig({ KLINESTREAM_REGISTRY_JAVA_HOME: home }).stack.registryJavaHome).toBe(home);
+      expect(loadConfig({}, { 'registry-java-home': path.relative(process.cwd(), home) }).stack.registryJavaHome).toBe(home);
+    });
+
+    it('rejects a directory without bin/java, naming the setting (exit 2)', () => {
+      const e = errorOf(() => loadConfig({ KLINESTREAM_REGISTRY_JAVA_HOME: dir }));
+      expect(e.details.setting).toBe('KLINESTREAM_REGISTRY_JAVA_HOME');
+      expect(e.message).toBe(`KLINESTREAM_REGISTRY_JAVA_HOME: ${dir} has no bin/java; expected the home directory of a Java 21+ runtime`);
+      expect(e.exitCode).toBe(2);
+    });
+
+    it('rejects a Java below 21, saying which version it found', () => {
+      const home = jdk('jdk-17', '17.0.15');
+      const e = errorOf(() => loadConfig({}, { 'registry-java-home': home }));
+      expect(e.message).toBe(`--registry-java-home: ${home} is Java 17.0.15; the schema registry needs Java 21 or newer`);
+      expect(e.exitCode).toBe(2);
+    });
+
+    it('rejects a home whose version cannot be told (no release file, bin/java does not run)', () => {
+      const home = jdk('mystery', undefined);
+      expect(errorOf(() => loadConfig({ KLINESTREAM_REGISTRY_JAVA_HOME: home })).message).toMatch(/cannot tell the Java version of .*mystery/);
+    });
   });
 });

@@ -6,6 +6,7 @@
  */
 import { loadConfig } from '../../src/config/config';
 import { createLogger } from '../../src/observability/log';
+import { describeRegistryRuntime, fallbackNotice, registryPlan } from '../../src/stack/registry';
 import { acquireStackLease } from '../../src/stack/stack';
 
 /** Read by global-teardown.ts, which jest runs in this same process. */
@@ -32,7 +33,10 @@ export default async function globalSetup(): Promise<void> {
   const config = loadConfig(process.env);
   const log = createLogger({ level: 'warn', bindings: { component: 'jest-global-setup' } });
   const started = Date.now();
-  const lease = await acquireStackLease(config, log);
+  const registry = registryPlan(config);
+  const notice = fallbackNotice(registry);
+  if (notice !== undefined) process.stderr.write(`\nintegration tests: ${notice}\n`);
+  const lease = await acquireStackLease(config, log, { registry });
   state.leased = true;
   process.env.KAFKA_BROKERS = lease.connection.brokers.join(',');
   process.env.SCHEMA_REGISTRY_URL = lease.connection.schemaRegistryUrl;
@@ -41,6 +45,7 @@ export default async function globalSetup(): Promise<void> {
   process.env.KLINESTREAM_TEST_STACK_STARTED = lease.started.join(',');
   process.stderr.write(
     `\nintegration tests: local stack at ${process.env.KAFKA_BROKERS} and ${process.env.SCHEMA_REGISTRY_URL} ` +
+      `(${describeRegistryRuntime(registry.version, registry.javaMajor)}) ` +
       `(${lease.started.length > 0 ? `started ${lease.started.join(' + ')}` : 'already running'}, ${((Date.now() - started) / 1000).toFixed(1)} s)\n`,
   );
 }

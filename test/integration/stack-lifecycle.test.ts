@@ -8,9 +8,11 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { loadConfig, type Config } from '../../src/config/config';
 import { createLogger } from '../../src/observability/log';
-import { stackLayout } from '../../src/stack/layout';
+import { findPathJava, systemJavaFs } from '../../src/stack/java';
+import { STACK_VERSIONS, stackLayout } from '../../src/stack/layout';
 import { findProcesses, isAlive, readPidFile, waitForExit } from '../../src/stack/proc';
-import { stackDown, stackStatus, stackUp } from '../../src/stack/stack';
+import { chooseRegistry, describeRegistryRuntime, registryPlan } from '../../src/stack/registry';
+import { stackDown, stackFetch, stackStatus, stackUp } from '../../src/stack/stack';
 import { freePort, runCli } from './helpers';
 
 const embedded = process.env.KLINESTREAM_TEST_STACK === 'embedded';
@@ -20,13 +22,14 @@ describe('local stack life cycle (private instance)', () => {
   let dir: string;
   let env: NodeJS.ProcessEnv;
   let config: Config;
+  let shared: Config;
   const log = createLogger({ level: 'error' });
 
   beforeAll(async () => {
     if (!embedded) return;
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'klinestream-stack-'));
     // Reuse the shared download (global-setup fetched it) instead of fetching 160 MB again.
-    const shared = loadConfig({ ...process.env, KAFKA_BROKERS: undefined, SCHEMA_REGISTRY_URL: undefined });
+    shared = loadConfig({ ...process.env, KAFKA_BROKERS: undefined, SCHEMA_REGISTRY_URL: undefined });
     fs.symlinkSync(path.join(shared.cacheDir, 'artifacts'), path.join(dir, 'artifacts'));
     const [kafkaPort, controllerPort, registryPort, registryManagementPort] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
     env = {
@@ -64,7 +67,7 @@ describe('local stack life cycle (private instance)', () => {
     const lines = (a.stdout + b.stdout).trim().split('\n');
     expect(lines.filter((l) => /^kafka .* up \(pid \d+, started in/.test(l))).toHaveLength(1);
     expect(lines.filter((l) => /^kafka .* up \(pid \d+, already running\)$/.test(l))).toHaveLength(1);
-    expect(lines.filter((l) => /^schema-registry .* up \(pid \d+, started in/.test(l))).toHaveLength(1);
+    expect(lines.filter((l) => /^schema-registry .* up \(pid \d+, apicurio [^,]+ on java \d+, started in/.test(l))).toHaveLength(1);
     expect(jvms().kafka).toHaveLength(1);
     expect(jvms().registry).toHaveLength(1);
     const kafkaPid = readPidFile(layout.pidFile('kafka'))!;
@@ -100,5 +103,78 @@ describe('local stack life cycle (private instance)', () => {
     expect(status.code).toBe(0);
     expect(status.stdout).toMatch(/^kafka 127\.0\.0\.1:\d+ down$/m);
     expect(status.stdout).toMatch(/^schema-registry http:\/\/127\.0\.0\.1:\d+\/apis\/ccompat\/v7 down$/m);
+  }, 300_000);
+
+  const CONTENT_TYPE = { 'Content-Type': 'application/vnd.schemaregistry.v1+json' };
+  const registryApi = () => `http://127.0.0.1:${config.stack.registryPort}/apis/ccompat/v7`;
+  const schemaOf = (name: string) => JSON.stringify({ type: 'record', name, namespace: 'klinestream.test', fields: [{ name: 'a', type: 'int' }] });
+  async function register(subject: string, schema: string): Promise<number> {
+    const res = await fetch(`${registryApi()}/subjects/${subject}/versions`, { method: 'POST', headers: CONTENT_TYPE, body: JSON.stringify({ schema }) });
+    expect(res.status).toBe(200);
+    return ((await res.json()) as { id: number }).id;
+  }
+  async function schemaById(id: number): Promise<{ status: number; schema?: string }> {
+    const res = await fetch(`${registryApi()}/schemas/ids/${id}`);
+    return res.status === 200 ? { status: 200, schema: ((await res.json()) as { schema: string }).schema } : { status: res.status };
+  }
+
+  /** Literal text inside a RegExp (runtime descriptions contain dots). */
+  const lit = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+  whenEmbedded('keeps schema ids across `down` + `up`, and `up` replaces a registry of another release, saying so', async () => {
+    const chosen = registryPlan(config);
+    const chosenRuntime = describeRegistryRuntime(chosen.version, chosen.javaMajor);
+    const layout = stackLayout(dir);
+
+    // The registry's database is on disk: ids keep naming the same schemas after a restart, and new
+    // schemas get new ids (an in-memory registry would hand id 1 out again).
+    const up1 = await runCli(['stack', 'up'], env);
+    expect(up1.code).toBe(0);
+    expect(up1.stdout).toMatch(new RegExp(`^schema-registry .* up \\(pid \\d+, ${lit(chosenRuntime)}, started in`, 'm'));
+    const a = schemaOf('A');
+    const idA = await register('ids-a-value', a);
+    const idB = await register('ids-b-value', schemaOf('B'));
+    // Canonical hashing: the same schema written with other whitespace is the same schema.
+    expect(await register('ids-a-value', JSON.stringify(JSON.parse(a), null, 2))).toBe(idA);
+    expect(fs.existsSync(path.join(layout.registryDataDir(chosen.version), 'registry.mv.db'))).toBe(true);
+
+    expect((await runCli(['stack', 'down'], env)).code).toBe(0);
+    expect((await runCli(['stack', 'up'], env)).code).toBe(0);
+    expect(await schemaById(idA)).toEqual({ status: 200, schema: a });
+    expect(await register('ids-a-value', a)).toBe(idA);
+    const idC = await register('ids-c-value', schemaOf('C'));
+    expect([idA, idB]).not.toContain(idC);
+
+    // Another release than the chosen one is running (here: the Java 17 fallback, which every machine can
+    // run); that needs a Java 21+ for the chosen one, which a Java-17-only machine does not have.
+    if (chosen.fallback) return;
+    const fallback = chooseRegistry({ registryJava: undefined, defaultJava: findPathJava(process.env.PATH, systemJavaFs) });
+    const fallbackRuntime = describeRegistryRuntime(STACK_VERSIONS.apicurioOnJava17, fallback.javaMajor);
+    // Fetched through the shared cache dir (and its fetch lock): the private artifacts dir is a link to it.
+    await stackFetch(shared, log, fallback);
+    // A database from before databases were per version is 3.0.9's, and moves to its directory.
+    fs.mkdirSync(layout.legacyRegistryDataDir, { recursive: true });
+    fs.writeFileSync(path.join(layout.legacyRegistryDataDir, 'legacy-marker'), '');
+    const kafkaPid = readPidFile(layout.pidFile('kafka'));
+    const switched = await stackUp(config, log, { registry: fallback });
+    expect(switched[0]).toMatchObject({ service: 'kafka', action: 'already-running', pid: kafkaPid });
+    expect(switched[1]).toMatchObject({ service: 'registry', state: 'up', action: 'restarted', detail: fallbackRuntime, replaced: chosenRuntime });
+    expect(fs.existsSync(layout.legacyRegistryDataDir)).toBe(false);
+    expect(fs.existsSync(path.join(layout.registryDataDir(STACK_VERSIONS.apicurioOnJava17), 'legacy-marker'))).toBe(true);
+    // Its own database: the other release's ids mean nothing here.
+    expect((await schemaById(idA)).status).toBe(404);
+
+    // `status` (deciding as usual) points out that `up` would switch back; `up` does, and says so.
+    const status = await runCli(['stack', 'status'], env);
+    expect(status.stdout).toMatch(new RegExp(`^schema-registry .* up \\(pid \\d+, ${lit(fallbackRuntime)}, \`stack up\` would replace it with ${lit(chosenRuntime)}\\)$`, 'm'));
+    const back = await runCli(['stack', 'up'], env);
+    expect(back.code).toBe(0);
+    expect(back.stdout).toMatch(new RegExp(`^schema-registry .* up \\(pid \\d+, ${lit(chosenRuntime)}, restarted in [\\d.]+ s, replacing ${lit(fallbackRuntime)}\\)$`, 'm'));
+    expect(back.stdout).toMatch(/^kafka .* up \(pid \d+, already running\)$/m);
+    expect(await schemaById(idA)).toEqual({ status: 200, schema: a });
+    expect(jvms().registry).toHaveLength(1);
+
+    expect((await runCli(['stack', 'down'], env)).code).toBe(0);
+    expect(jvms()).toEqual({ kafka: [], registry: [] });
   }, 300_000);
 });

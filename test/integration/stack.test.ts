@@ -8,6 +8,7 @@ import { loadConfig } from '../../src/config/config';
 import { createLogger } from '../../src/observability/log';
 import { stackLayout } from '../../src/stack/layout';
 import { readPidFile, writePidFile } from '../../src/stack/proc';
+import { registryPlan } from '../../src/stack/registry';
 import { stackUp } from '../../src/stack/stack';
 import { KafkaResources, runCli, testConnection, testKafka, uniqueName } from './helpers';
 
@@ -43,14 +44,19 @@ describe('local stack', () => {
     kafka = testKafka();
   });
 
-  whenEmbedded('`klinestream stack status` (the built CLI) reports both services up', async () => {
+  whenEmbedded('`klinestream stack status` (the built CLI) reports both services up, and which registry runs on which java', async () => {
     const config = loadConfig({ ...process.env, KAFKA_BROKERS: undefined, SCHEMA_REGISTRY_URL: undefined });
+    // global-setup started (or kept) the registry release chosen for this machine: 3.3.3 when a Java 21+ exists.
+    const plan = registryPlan(config);
     const r = await runCli(['stack', 'status']);
     expect(r.code).toBe(0);
     const lines = r.stdout.trim().split('\n');
     expect(lines).toHaveLength(2);
     expect(lines[0]).toMatch(new RegExp(`^kafka 127\\.0\\.0\\.1:${config.stack.kafkaPort} up \\(pid \\d+\\)$`));
-    expect(lines[1]).toMatch(new RegExp(`^schema-registry http://127\\.0\\.0\\.1:${config.stack.registryPort}/apis/ccompat/v7 up \\(pid \\d+\\)$`));
+    const java = plan.javaMajor === undefined ? '\\d+' : String(plan.javaMajor);
+    expect(lines[1]).toMatch(new RegExp(
+      `^schema-registry http://127\\.0\\.0\\.1:${config.stack.registryPort}/apis/ccompat/v7 up \\(pid \\d+, apicurio ${plan.version.replace(/\./g, '\\.')} on java ${java}\\)$`,
+    ));
   });
 
   it('is one broker, and describeCluster says so', async () => {
@@ -121,6 +127,19 @@ describe('local stack', () => {
       await expect(registry.register({ type: SchemaType.AVRO, schema: JSON.stringify(v2) }, { subject })).resolves.toHaveProperty('id');
       const broken = { ...v1, fields: [{ name: 'a', type: 'string' }] };
       await expect(registry.register({ type: SchemaType.AVRO, schema: JSON.stringify(broken) }, { subject })).rejects.toThrow();
+      // ... and refused the way Confluent does it, with HTTP 409 (what the client library turns into the error above).
+      const refused = await fetch(`${schemaRegistryUrl}/subjects/${subject}/versions`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/vnd.schemaregistry.v1+json' },
+        body: JSON.stringify({ schema: JSON.stringify(broken) }),
+      });
+      expect(refused.status).toBe(409);
+      if (embedded) {
+        // Our registry's global BACKWARD rule, as the Confluent API shows it for a subject without its own
+        // (a real Confluent registry answers 404 there unless asked for the default).
+        const level = await (await fetch(`${schemaRegistryUrl}/config/${subject}`)).json() as { compatibilityLevel?: string };
+        expect(level.compatibilityLevel).toBe('BACKWARD');
+      }
     } finally {
       await fetch(`${schemaRegistryUrl}/subjects/${subject}`, { method: 'DELETE' });
       await fetch(`${schemaRegistryUrl}/subjects/${subject}?permanent=true`, { method: 'DELETE' });

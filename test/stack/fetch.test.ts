@@ -17,6 +17,7 @@ for a in "$@"; do
   case "$a" in
     -Dstack.kafkaLibs=*) libs="\${a#*=}" ;;
     -Dstack.registryDir=*) reg="\${a#*=}" ;;
+    -Dapicurio.version=*) ver="\${a#*=}" ;;
   esac
 done
 if [[ " $* " == *" dependency:copy-dependencies@kafka-libs "* ]]; then
@@ -24,9 +25,11 @@ if [[ " $* " == *" dependency:copy-dependencies@kafka-libs "* ]]; then
 fi
 if [[ -n "\${FAKE_MVN_FAIL:-}" ]]; then echo "[ERROR] Failed to execute goal: $FAKE_MVN_FAIL"; exit 1; fi
 if [[ " $* " == *" wagon:download-single@registry-archive "* ]]; then
-  mkdir -p "$reg" "$FAKE_MVN_TMP/tree"; touch "$FAKE_MVN_TMP/tree/apicurio-registry-app-${STACK_VERSIONS.apicurio}-runner.jar"
-  archive="$reg/apicurio-registry-app-${STACK_VERSIONS.apicurio}-all.tar.gz"
-  tar -czf "$archive" -C "$FAKE_MVN_TMP/tree" .
+  # The real archives' layouts: 3.3.x has quarkus-run.jar at the root, 3.0.x a legacy *-runner.jar.
+  tree="$FAKE_MVN_TMP/tree-$ver"; mkdir -p "$reg" "$tree"
+  case "$ver" in 3.0.*) touch "$tree/apicurio-registry-app-$ver-runner.jar" ;; *) mkdir -p "$tree/lib" && touch "$tree/quarkus-run.jar" ;; esac
+  archive="$reg/apicurio-registry-app-$ver-all.tar.gz"
+  tar -czf "$archive" -C "$tree" .
   if [[ -n "\${FAKE_MVN_BAD_SHA:-}" ]]; then echo 0000000000000000000000000000000000000000 > "$archive.sha1"; else sha1sum "$archive" | cut -d' ' -f1 > "$archive.sha1"; fi
 fi
 `;
@@ -54,37 +57,58 @@ describe('ensureArtifacts', () => {
   });
   const mvnCalls = () => fs.readFileSync(calls, 'utf8').trim().split('\n').filter((l) => l !== '');
 
-  it('fetches both components once, verifies and unpacks the registry, and then never calls Maven again', async () => {
+  const NEW = STACK_VERSIONS.apicurio;
+  const OLD = STACK_VERSIONS.apicurioOnJava17;
+
+  it('fetches Kafka and the chosen registry release once, verifies and unpacks it, and then never calls Maven again', async () => {
     const layout = stackLayout(path.join(dir, 'cache'));
-    const artifacts = await ensureArtifacts(layout, log);
-    expect(artifacts.kafkaLibs).toBe(layout.kafkaLibs);
-    expect(artifacts.registryJar).toBe(path.join(layout.registryHome, 'dist', `apicurio-registry-app-${STACK_VERSIONS.apicurio}-runner.jar`));
+    const artifacts = await ensureArtifacts(layout, NEW, log);
+    expect(artifacts).toEqual({
+      kafkaLibs: layout.kafkaLibs,
+      registryVersion: NEW,
+      registryJar: path.join(layout.registryHome(NEW), 'dist', 'quarkus-run.jar'),
+    });
     expect(fs.existsSync(path.join(layout.kafkaHome, '.complete'))).toBe(true);
-    expect(fs.existsSync(path.join(layout.registryHome, '.complete'))).toBe(true);
-    // The archive is dropped once unpacked.
-    expect(fs.existsSync(path.join(layout.registryHome, 'archive'))).toBe(false);
+    expect(JSON.parse(fs.readFileSync(path.join(layout.registryHome(NEW), '.complete'), 'utf8'))).toMatchObject({ versions: { apicurio: NEW } });
+    // The archive is dropped once unpacked, and the other release is not fetched.
+    expect(fs.existsSync(path.join(layout.registryHome(NEW), 'archive'))).toBe(false);
+    expect(fs.existsSync(layout.registryHome(OLD))).toBe(false);
     expect(mvnCalls()).toHaveLength(1);
     expect(mvnCalls()[0]).toContain(`-Dkafka.version=${STACK_VERSIONS.kafka}`);
+    expect(mvnCalls()[0]).toContain(`-Dapicurio.version=${NEW}`);
 
-    await ensureArtifacts(layout, log);
+    await ensureArtifacts(layout, NEW, log);
     expect(mvnCalls()).toHaveLength(1);
+  });
+
+  it('keeps one directory per registry release: switching fetches only the missing release, switching back nothing', async () => {
+    const layout = stackLayout(path.join(dir, 'cache'));
+    await ensureArtifacts(layout, NEW, log);
+    const old = await ensureArtifacts(layout, OLD, log);
+    expect(old.registryJar).toBe(path.join(layout.registryHome(OLD), 'dist', `apicurio-registry-app-${OLD}-runner.jar`));
+    expect(mvnCalls()).toHaveLength(2);
+    expect(mvnCalls()[1]).toContain(`-Dapicurio.version=${OLD}`);
+    expect(mvnCalls()[1]).not.toContain('dependency:copy-dependencies@kafka-libs');
+    expect(fetchedArtifacts(layout, NEW)?.registryJar).toBe(path.join(layout.registryHome(NEW), 'dist', 'quarkus-run.jar'));
+    await ensureArtifacts(layout, NEW, log);
+    expect(mvnCalls()).toHaveLength(2);
   });
 
   it('fails with STACK_FETCH_FAILED pointing at the log, writes no marker, and redoes the fetch next time', async () => {
     const layout = stackLayout(path.join(dir, 'cache'));
     process.env.FAKE_MVN_FAIL = 'network is down';
-    const err = await ensureArtifacts(layout, log).catch((e: unknown) => e);
+    const err = await ensureArtifacts(layout, NEW, log).catch((e: unknown) => e);
     expect(isKlinestreamError(err) && err.code).toBe('STACK_FETCH_FAILED');
     expect((err as Error).message).toContain(layout.fetchLog);
     expect((err as Error).message).toContain('network is down');
     expect(fs.readFileSync(layout.fetchLog, 'utf8')).toContain('[ERROR] Failed to execute goal: network is down');
     // Kafka's jars were (partly) copied before the failure, but without a marker they do not count.
     expect(fs.existsSync(path.join(layout.kafkaLibs, `kafka_2.13-${STACK_VERSIONS.kafka}.jar`))).toBe(true);
-    expect(fetchedArtifacts(layout)).toBeUndefined();
+    expect(fetchedArtifacts(layout, NEW)).toBeUndefined();
 
     delete process.env.FAKE_MVN_FAIL;
-    await ensureArtifacts(layout, log);
-    expect(fetchedArtifacts(layout)).toBeDefined();
+    await ensureArtifacts(layout, NEW, log);
+    expect(fetchedArtifacts(layout, NEW)).toBeDefined();
     expect(mvnCalls()).toHaveLength(2);
     // Both components were redone from scratch.
     expect(mvnCalls()[1]).toContain('dependency:copy-dependencies@kafka-libs');
@@ -93,9 +117,9 @@ describe('ensureArtifacts', () => {
 
   it('fetches only the component whose marker is missing', async () => {
     const layout = stackLayout(path.join(dir, 'cache'));
-    await ensureArtifacts(layout, log);
-    fs.rmSync(path.join(layout.registryHome, '.complete'));
-    await ensureArtifacts(layout, log);
+    await ensureArtifacts(layout, NEW, log);
+    fs.rmSync(path.join(layout.registryHome(NEW), '.complete'));
+    await ensureArtifacts(layout, NEW, log);
     expect(mvnCalls()).toHaveLength(2);
     expect(mvnCalls()[1]).not.toContain('dependency:copy-dependencies@kafka-libs');
     expect(mvnCalls()[1]).toContain('wagon:download-single@registry-archive');
@@ -104,16 +128,16 @@ describe('ensureArtifacts', () => {
   it('rejects an archive whose sha1 does not match', async () => {
     const layout = stackLayout(path.join(dir, 'cache'));
     process.env.FAKE_MVN_BAD_SHA = '1';
-    const err = await ensureArtifacts(layout, log).catch((e: unknown) => e);
+    const err = await ensureArtifacts(layout, NEW, log).catch((e: unknown) => e);
     expect(isKlinestreamError(err) && err.code).toBe('STACK_FETCH_FAILED');
     expect((err as Error).message).toMatch(/checksum mismatch/);
-    expect(fetchedArtifacts(layout)).toBeUndefined();
+    expect(fetchedArtifacts(layout, NEW)).toBeUndefined();
   });
 
   it('says so when Maven is not installed', async () => {
     const layout = stackLayout(path.join(dir, 'cache'));
     process.env.PATH = path.join(dir, 'empty');
-    const err = await ensureArtifacts(layout, log).catch((e: unknown) => e);
+    const err = await ensureArtifacts(layout, NEW, log).catch((e: unknown) => e);
     expect(isKlinestreamError(err) && err.code).toBe('STACK_FETCH_FAILED');
     expect((err as Error).message).toMatch(/mvn is not on PATH/);
   });

@@ -43,6 +43,7 @@ describe('klinestream stack (usage)', () => {
     [['stack', 'up', '--timeout', 'soon'], /--timeout expects a whole number/],
     [['stack', 'up', '--bogus'], /Unknown option '--bogus'/],
     [['stack', 'status', '--stack-kafka-port', '70000'], /outside 1\.\.65535/],
+    [['stack', 'status', '--registry-java-home', '/nonexistent/jdk'], /--registry-java-home: \/nonexistent\/jdk has no bin\/java/],
   ])('%j is a usage error (exit 2) saying what is wrong', async (argv, message) => {
     const r = await run(argv);
     expect(r.code).toBe(2);
@@ -70,6 +71,19 @@ describe('status lines', () => {
     [{ ...kafka, state: 'not-answering', pid: 9 }, 'kafka 127.0.0.1:19092 not answering (pid 9; see /c/logs/kafka.log)'],
     [{ ...kafka, state: 'down', action: 'stopped', pid: 9, elapsedMs: 600 }, 'kafka 127.0.0.1:19092 stopped (pid 9, in 0.6 s)'],
     [{ ...kafka, state: 'down', action: 'not-running' }, 'kafka 127.0.0.1:19092 was not running'],
+    [{ ...registry, state: 'up', pid: 123, detail: 'apicurio 3.3.3 on java 25' }, 'schema-registry http://127.0.0.1:18081/apis/ccompat/v7 up (pid 123, apicurio 3.3.3 on java 25)'],
+    [
+      { ...registry, state: 'up', pid: 8, action: 'started', elapsedMs: 6200, detail: 'apicurio 3.3.3 on java 25' },
+      'schema-registry http://127.0.0.1:18081/apis/ccompat/v7 up (pid 8, apicurio 3.3.3 on java 25, started in 6.2 s)',
+    ],
+    [
+      { ...registry, state: 'up', pid: 9, action: 'restarted', elapsedMs: 7000, detail: 'apicurio 3.3.3 on java 25', replaced: 'apicurio 3.0.9 on java 17' },
+      'schema-registry http://127.0.0.1:18081/apis/ccompat/v7 up (pid 9, apicurio 3.3.3 on java 25, restarted in 7.0 s, replacing apicurio 3.0.9 on java 17)',
+    ],
+    [
+      { ...registry, state: 'up', pid: 5, detail: 'apicurio 3.0.9 on java 17', wanted: 'apicurio 3.3.3 on java 25' },
+      'schema-registry http://127.0.0.1:18081/apis/ccompat/v7 up (pid 5, apicurio 3.0.9 on java 17, `stack up` would replace it with apicurio 3.3.3 on java 25)',
+    ],
   ])('%j', (report, line) => {
     expect(formatReport(report)).toBe(line);
   });
