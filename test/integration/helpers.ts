@@ -4,7 +4,7 @@
  * the built CLI as users do.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomInt } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
@@ -115,15 +115,31 @@ export class KafkaResources {
   }
 }
 
-/** A TCP port nothing listens on right now (the kernel picks it), for tests that start their own services. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+/** Below Linux's default ephemeral range (32768-60999) and above the local stack's default ports. */
+const TEST_PORT_MIN = 20_000;
+const TEST_PORT_SPAN = 12_000;
+
+/**
+ * `count` distinct TCP ports that nothing listens on right now, for tests that start their own services.
+ * Chosen below the kernel's ephemeral range on purpose: a port the kernel hands out for `listen(0)` can be
+ * handed out again as the local end of some other test's outgoing connection before our JVM binds it, and
+ * the service then fails to start with "address in use".
+ */
+export async function freePorts(count: number): Promise<number[]> {
+  const ports: number[] = [];
+  for (let tries = 0; ports.length < count; tries++) {
+    if (tries > 200) throw new Error(`found only ${ports.length} of ${count} free ports in ${TEST_PORT_MIN}..${TEST_PORT_MIN + TEST_PORT_SPAN - 1}`);
+    const port = TEST_PORT_MIN + randomInt(TEST_PORT_SPAN);
+    if (!ports.includes(port) && (await canListen(port))) ports.push(port);
+  }
+  return ports;
+}
+
+function canListen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
     const server = net.createServer();
-    server.once('error', reject);
-    server.listen({ port: 0, host: '127.0.0.1' }, () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
+    server.once('error', () => resolve(false));
+    server.listen({ port, host: '127.0.0.1', exclusive: true }, () => server.close(() => resolve(true)));
   });
 }
 
@@ -156,6 +172,11 @@ export interface CliResult {
   code: number | null;
   stdout: string;
   stderr: string;
+}
+
+/** Asserts that a CLI run succeeded; on failure the assertion shows what the command wrote to stderr. */
+export function expectSuccess(r: CliResult): void {
+  expect({ code: r.code, stderr: r.code === 0 ? '' : r.stderr }).toEqual({ code: 0, stderr: '' });
 }
 
 /** Runs `klinestream <args>` as a separate process with `env` (default: this process's environment). */

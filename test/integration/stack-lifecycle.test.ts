@@ -13,7 +13,7 @@ import { STACK_VERSIONS, stackLayout } from '../../src/stack/layout';
 import { findProcesses, isAlive, readPidFile, waitForExit } from '../../src/stack/proc';
 import { chooseRegistry, describeRegistryRuntime, registryPlan } from '../../src/stack/registry';
 import { stackDown, stackFetch, stackStatus, stackUp } from '../../src/stack/stack';
-import { freePort, runCli } from './helpers';
+import { expectSuccess, freePorts, runCli } from './helpers';
 
 const embedded = process.env.KLINESTREAM_TEST_STACK === 'embedded';
 const whenEmbedded = embedded ? it : it.skip;
@@ -31,7 +31,7 @@ describe('local stack life cycle (private instance)', () => {
     // Reuse the shared download (global-setup fetched it) instead of fetching 160 MB again.
     shared = loadConfig({ ...process.env, KAFKA_BROKERS: undefined, SCHEMA_REGISTRY_URL: undefined });
     fs.symlinkSync(path.join(shared.cacheDir, 'artifacts'), path.join(dir, 'artifacts'));
-    const [kafkaPort, controllerPort, registryPort, registryManagementPort] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
+    const [kafkaPort, controllerPort, registryPort, registryManagementPort] = await freePorts(4);
     env = {
       ...process.env,
       KAFKA_BROKERS: '',
@@ -63,7 +63,9 @@ describe('local stack life cycle (private instance)', () => {
 
     // Two `stack up` at once (two terminals, two jest runs): the lock makes one start, the other reuse.
     const [a, b] = await Promise.all([runCli(['stack', 'up'], env), runCli(['stack', 'up'], env)]);
-    expect([a.code, b.code]).toEqual([0, 0]);
+    // On failure, show what the command said (its message carries the tail of the service log).
+    expectSuccess(a);
+    expectSuccess(b);
     const lines = (a.stdout + b.stdout).trim().split('\n');
     expect(lines.filter((l) => /^kafka .* up \(pid \d+, started in/.test(l))).toHaveLength(1);
     expect(lines.filter((l) => /^kafka .* up \(pid \d+, already running\)$/.test(l))).toHaveLength(1);
@@ -92,7 +94,7 @@ describe('local stack life cycle (private instance)', () => {
     expect(isAlive(registryPid)).toBe(false);
 
     const down = await runCli(['stack', 'down'], env);
-    expect(down.code).toBe(0);
+    expectSuccess(down);
     expect(down.stdout).toMatch(/^kafka .* stopped \(pid \d+/m);
     expect(down.stdout).toMatch(/^schema-registry .* stopped \(pid \d+/m);
     expect(jvms()).toEqual({ kafka: [], registry: [] });
@@ -100,7 +102,7 @@ describe('local stack life cycle (private instance)', () => {
     expect(fs.existsSync(layout.pidFile('registry'))).toBe(false);
 
     const status = await runCli(['stack', 'status'], env);
-    expect(status.code).toBe(0);
+    expectSuccess(status);
     expect(status.stdout).toMatch(/^kafka 127\.0\.0\.1:\d+ down$/m);
     expect(status.stdout).toMatch(/^schema-registry http:\/\/127\.0\.0\.1:\d+\/apis\/ccompat\/v7 down$/m);
   }, 300_000);
@@ -129,7 +131,7 @@ describe('local stack life cycle (private instance)', () => {
     // The registry's database is on disk: ids keep naming the same schemas after a restart, and new
     // schemas get new ids (an in-memory registry would hand id 1 out again).
     const up1 = await runCli(['stack', 'up'], env);
-    expect(up1.code).toBe(0);
+    expectSuccess(up1);
     expect(up1.stdout).toMatch(new RegExp(`^schema-registry .* up \\(pid \\d+, ${lit(chosenRuntime)}, started in`, 'm'));
     const a = schemaOf('A');
     const idA = await register('ids-a-value', a);
@@ -138,8 +140,8 @@ describe('local stack life cycle (private instance)', () => {
     expect(await register('ids-a-value', JSON.stringify(JSON.parse(a), null, 2))).toBe(idA);
     expect(fs.existsSync(path.join(layout.registryDataDir(chosen.version), 'registry.mv.db'))).toBe(true);
 
-    expect((await runCli(['stack', 'down'], env)).code).toBe(0);
-    expect((await runCli(['stack', 'up'], env)).code).toBe(0);
+    expectSuccess(await runCli(['stack', 'down'], env));
+    expectSuccess(await runCli(['stack', 'up'], env));
     expect(await schemaById(idA)).toEqual({ status: 200, schema: a });
     expect(await register('ids-a-value', a)).toBe(idA);
     const idC = await register('ids-c-value', schemaOf('C'));
@@ -168,13 +170,13 @@ describe('local stack life cycle (private instance)', () => {
     const status = await runCli(['stack', 'status'], env);
     expect(status.stdout).toMatch(new RegExp(`^schema-registry .* up \\(pid \\d+, ${lit(fallbackRuntime)}, \`stack up\` would replace it with ${lit(chosenRuntime)}\\)$`, 'm'));
     const back = await runCli(['stack', 'up'], env);
-    expect(back.code).toBe(0);
+    expectSuccess(back);
     expect(back.stdout).toMatch(new RegExp(`^schema-registry .* up \\(pid \\d+, ${lit(chosenRuntime)}, restarted in [\\d.]+ s, replacing ${lit(fallbackRuntime)}\\)$`, 'm'));
     expect(back.stdout).toMatch(/^kafka .* up \(pid \d+, already running\)$/m);
     expect(await schemaById(idA)).toEqual({ status: 200, schema: a });
     expect(jvms().registry).toHaveLength(1);
 
-    expect((await runCli(['stack', 'down'], env)).code).toBe(0);
+    expectSuccess(await runCli(['stack', 'down'], env));
     expect(jvms()).toEqual({ kafka: [], registry: [] });
   }, 300_000);
 });

@@ -10,7 +10,7 @@ import { stackLayout } from '../../src/stack/layout';
 import { readPidFile, writePidFile } from '../../src/stack/proc';
 import { registryPlan } from '../../src/stack/registry';
 import { stackUp } from '../../src/stack/stack';
-import { KafkaResources, runCli, testConnection, testKafka, uniqueName } from './helpers';
+import { expectSuccess, KafkaResources, runCli, testConnection, testKafka, uniqueName } from './helpers';
 
 const embedded = process.env.KLINESTREAM_TEST_STACK === 'embedded';
 const whenEmbedded = embedded ? it : it.skip;
@@ -49,7 +49,7 @@ describe('local stack', () => {
     // global-setup started (or kept) the registry release chosen for this machine: 3.3.3 when a Java 21+ exists.
     const plan = registryPlan(config);
     const r = await runCli(['stack', 'status']);
-    expect(r.code).toBe(0);
+    expectSuccess(r);
     const lines = r.stdout.trim().split('\n');
     expect(lines).toHaveLength(2);
     expect(lines[0]).toMatch(new RegExp(`^kafka 127\\.0\\.0\\.1:${config.stack.kafkaPort} up \\(pid \\d+\\)$`));
