@@ -1,7 +1,9 @@
 /**
- * `npm run bench`: throughput of the kline aggregator against a naive Map-and-object implementation measured
- * in the same run, garbage collections during the timed loop, and the cost of a flush versus how many slots
- * changed (it must not depend on how many slots exist). Inputs are generated before any timing starts.
+ * `npm run bench`: throughput of the kline aggregator against two baselines measured in the same run (a naive
+ * Map-and-object implementation, and a plain struct-of-arrays loop that updates all 14 slots per trade),
+ * garbage collections and young-generation bytes allocated during each timed loop, and the cost of a flush
+ * versus how many slots changed (it must not depend on how many slots exist). Inputs are generated before
+ * any timing starts.
  *
  *   node --expose-gc dist/scripts/bench/aggregator.bench.js [--trades N] [--runs N]
  */
@@ -11,6 +13,8 @@ import { KlineAggregator, NEEDS_FLUSH } from '../../src/aggregation/aggregator';
 import { INTERVAL_NAMES } from '../../src/aggregation/intervals';
 import { KlineBatch } from '../../src/aggregation/kline-batch';
 import { TradeColumns } from '../../src/aggregation/trade-columns';
+import { getHeapSpaceStatistics } from 'node:v8';
+import { AllSlotsAggregator } from './all-slots-aggregator';
 import { NaiveAggregator } from './naive-aggregator';
 
 const { values } = parseArgs({ options: { trades: { type: 'string' }, runs: { type: 'string' }, symbols: { type: 'string' } } });
@@ -20,7 +24,7 @@ const SYMBOLS = Number(values.symbols ?? 500);
 const FLUSH_EVERY = 65_536; // trades between flushes inside the timed loop, as a worker flushes on a timer
 const CHUNK = 4_096; // trades per ingestColumns() call, like one Kafka fetch batch; a watermark after each
 const FLUSH_EVERY_CHUNKS = FLUSH_EVERY / CHUNK;
-const WARM_CHUNKS = 64; // 262,144 trades fed to each new aggregator before its timed loop
+const WARM_CHUNKS = 256; // 1,048,576 trades fed to each new aggregator before its timed loop
 
 /** Deterministic PRNG (mulberry32) so every run and every machine sees the same input. */
 function prng(seed: number): () => number {
@@ -102,16 +106,30 @@ function collect(): void {
   (globalThis as { gc?: () => void }).gc?.();
 }
 
-async function timeIt(run: () => void): Promise<{ seconds: number; gcs: number }> {
+interface Timing {
+  seconds: number;
+  gcs: number;
+  /** Bytes allocated in the young generation during the run; exact only when no GC ran (else undefined). */
+  youngBytes: number | undefined;
+}
+
+function youngUsed(): number {
+  return getHeapSpaceStatistics().find((space) => space.space_name === 'new_space')?.space_used_size ?? 0;
+}
+
+async function timeIt(run: () => void): Promise<Timing> {
   collect();
   await settle();
   const from = performance.now();
+  const usedBefore = youngUsed();
   const start = process.hrtime.bigint();
   run();
   const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+  const usedAfter = youngUsed();
   const to = performance.now();
   await settle();
-  return { seconds, gcs: gcStarts.filter((t) => t >= from && t <= to).length };
+  const gcs = gcStarts.filter((t) => t >= from && t <= to).length;
+  return { seconds, gcs, youngBytes: gcs === 0 ? usedAfter - usedBefore : undefined };
 }
 
 /** The typed input cut into Kafka-batch-sized TradeColumns, before timing (a worker decodes into these). */
@@ -129,8 +147,9 @@ function toColumns(input: Input, n: number): TradeColumns[] {
 
 /**
  * Returns the timed part only: the aggregator is built and fed the first WARM_CHUNKS chunks before timing, so
- * the loop runs in optimized code (a new instance invalidates the previous instance's optimized code, and the
- * first few hundred thousand trades would otherwise run in the interpreter, boxing every double).
+ * the loop runs in optimized code. A new instance invalidates the optimized code V8 specialised for the
+ * previous one, and until it is reoptimized the interpreter boxes every double: with a warm-up of 64 chunks
+ * that showed up as 1 or 2 scavenges in the timed loop, with 256 as none (and 0 bytes allocated).
  */
 function runTyped(chunks: TradeColumns[]): () => void {
   const agg = new KlineAggregator({ intervals: INTERVAL_NAMES, initialSymbols: SYMBOLS });
@@ -165,36 +184,58 @@ function runNaive(input: Input, n: number): () => void {
   };
 }
 
+function runAllSlots(input: Input, n: number): () => void {
+  const agg = new AllSlotsAggregator(SYMBOLS);
+  agg.ingest(input.symbol, input.firstId, input.lastId, input.price, input.qty, input.time, input.maker, 0, WARM_CHUNKS * CHUNK);
+  return () => agg.ingest(input.symbol, input.firstId, input.lastId, input.price, input.qty, input.time, input.maker, WARM_CHUNKS * CHUNK, n);
+}
+
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
+
+interface Contender {
+  name: string;
+  trades: number;
+  make: () => () => void;
+  rates: number[];
+  gcs: number[];
+  young: Array<number | undefined>;
+}
+
+const mega = (rate: number) => `${(rate / 1e6).toFixed(2)} M trades/s`;
+const bytes = (b: number | undefined) => (b === undefined ? 'n/a (a GC ran)' : `${b.toLocaleString('en')} B`);
 
 async function throughput(): Promise<void> {
   process.stdout.write(`generating ${TRADES.toLocaleString('en')} trades over ${SYMBOLS} symbols (Zipf), before timing ...\n`);
   const input = generate(TRADES);
-  const naiveTrades = Math.min(TRADES, 1_000_000);
-  const typed: number[] = [];
-  const naive: number[] = [];
-  const gcs: number[] = [];
-  // Warm-up runs (JIT), then alternate the two so that machine noise hits both alike.
   const chunks = toColumns(input, TRADES);
   const timedTrades = chunks.slice(WARM_CHUNKS).reduce((n, c) => n + c.length, 0);
-  await timeIt(runTyped(chunks.slice(0, WARM_CHUNKS + 64)));
-  await timeIt(runNaive(input, Math.min(TRADES, 200_000)));
+  const naiveTrades = Math.min(TRADES, 1_000_000);
+  const contenders: Contender[] = [
+    { name: 'typed-array aggregator', trades: timedTrades, make: () => runTyped(chunks), rates: [], gcs: [], young: [] },
+    { name: 'all-slots SoA baseline', trades: TRADES - WARM_CHUNKS * CHUNK, make: () => runAllSlots(input, TRADES), rates: [], gcs: [], young: [] },
+    { name: 'naive Map-and-object', trades: naiveTrades, make: () => runNaive(input, naiveTrades), rates: [], gcs: [], young: [] },
+  ];
+  // One untimed round first (JIT, and the heap settling to its working size: without it the first timed
+  // run of each contender caught a GC left over from input generation), then round-robin rounds so that
+  // machine noise hits every contender alike.
+  for (const c of contenders) await timeIt(c.make());
   for (let r = 0; r < RUNS; r++) {
-    const t = await timeIt(runTyped(chunks));
-    typed.push(timedTrades / t.seconds);
-    gcs.push(t.gcs);
-    const nv = await timeIt(runNaive(input, naiveTrades));
-    naive.push(naiveTrades / nv.seconds);
-    process.stdout.write(`  run ${r + 1}: typed ${(typed[r]! / 1e6).toFixed(2)} M trades/s (${t.gcs} GCs), naive ${(naive[r]! / 1e6).toFixed(2)} M trades/s\n`);
+    const line: string[] = [];
+    for (const c of contenders) {
+      const t = await timeIt(c.make());
+      c.rates.push(c.trades / t.seconds);
+      c.gcs.push(t.gcs);
+      c.young.push(t.youngBytes);
+      line.push(`${c.name.split(' ')[0]} ${mega(c.trades / t.seconds)} (${t.gcs} GCs)`);
+    }
+    process.stdout.write(`  run ${r + 1}: ${line.join(', ')}\n`);
   }
-  const t = median(typed);
-  const nv = median(naive);
-  process.stdout.write(
-    `throughput, all 14 intervals, one core (median of ${RUNS}):\n` +
-      `  typed-array aggregator: ${(t / 1e6).toFixed(2)} M trades/s, GCs in timed loop: ${gcs.join(',')}\n` +
-      `  naive Map-and-object:   ${(nv / 1e6).toFixed(2)} M trades/s\n` +
-      `  ratio: ${(t / nv).toFixed(1)}x\n`,
-  );
+  const [typed, allSlots, naive] = contenders.map((c) => median(c.rates)) as [number, number, number];
+  process.stdout.write(`throughput, all 14 intervals, one core (median of ${RUNS}; GCs and young-generation bytes allocated per timed run):\n`);
+  for (const c of contenders) {
+    process.stdout.write(`  ${c.name.padEnd(24)} ${mega(median(c.rates)).padStart(18)}   GCs ${c.gcs.join(',')}   allocated ${c.young.map(bytes).join(', ')}\n`);
+  }
+  process.stdout.write(`  ratio typed / naive:     ${(typed / naive).toFixed(1)}x\n  ratio typed / all-slots: ${(typed / allSlots).toFixed(1)}x\n`);
 }
 
 /** Flush cost with `dirtySymbols` changed symbols in an aggregator of `totalSymbols` symbols x 14 intervals. */
