@@ -3,7 +3,7 @@
  * SCHEMA_REGISTRY_URL): records go through Kafka and come back through a decoder that learns writer schemas
  * from the registry by id, exactly as a worker does. Topics and subjects are unique per test.
  */
-import type { Consumer, Kafka, Producer } from 'kafkajs';
+import { Partitioners, type Consumer, type Kafka, type Producer } from 'kafkajs';
 import { AvroCodec } from '../../src/codec/avro-codec';
 import { EncodeArena } from '../../src/codec/encode-arena';
 import { symbolEntry, watermarkTrade, type Kline, type SymbolEntry, type Trade } from '../../src/codec/records';
@@ -82,7 +82,7 @@ describe('codec against the real broker and schema registry', () => {
   beforeAll(async () => {
     kafka = testKafka(uniqueName('codec-it'));
     resources = new KafkaResources(kafka);
-    producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+    producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner });
     await producer.connect();
     registry = new RegistryClient({ url: testConnection().schemaRegistryUrl });
   });
