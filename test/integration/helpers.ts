@@ -6,12 +6,12 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes, randomInt } from 'node:crypto';
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as path from 'node:path';
 import type { Admin, ITopicConfig, Kafka } from 'kafkajs';
 import { parseBrokers } from '../../src/config/config';
 import { createKafka } from '../../src/kafka/kafkajs-logging';
 import { createLogger, type Logger, type LogLevel } from '../../src/observability/log';
+import { portIsFree } from '../../src/stack/probes';
 
 /**
  * `prefix-<pid>-<random>`: the pid separates concurrent jest workers and runs, the random part separates
@@ -130,17 +130,9 @@ export async function freePorts(count: number): Promise<number[]> {
   for (let tries = 0; ports.length < count; tries++) {
     if (tries > 200) throw new Error(`found only ${ports.length} of ${count} free ports in ${TEST_PORT_MIN}..${TEST_PORT_MIN + TEST_PORT_SPAN - 1}`);
     const port = TEST_PORT_MIN + randomInt(TEST_PORT_SPAN);
-    if (!ports.includes(port) && (await canListen(port))) ports.push(port);
+    if (!ports.includes(port) && (await portIsFree(port))) ports.push(port);
   }
   return ports;
-}
-
-function canListen(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const server = net.createServer();
-    server.once('error', () => resolve(false));
-    server.listen({ port, host: '127.0.0.1', exclusive: true }, () => server.close(() => resolve(true)));
-  });
 }
 
 const ROOT = path.resolve(__dirname, '..', '..');
