@@ -26,10 +26,20 @@
  */
 import { KlinestreamError } from '../errors';
 import { INTERVAL_NAMES, type IntervalName } from './intervals';
-import { FINAL, FinalQueue } from './final-queue';
+import { FINAL, FinalQueue, VOID } from './final-queue';
 import type { KlineBatch } from './kline-batch';
 import { EVENT_PRICE, EVENT_TIME, KlineSlots, round8 } from './kline-slots';
 import { TradeColumns } from './trade-columns';
+
+/** Removes `value` from the first `len` entries of `list` by moving the last entry into its place. */
+function removeFromList(list: Int32Array, len: number, value: number): void {
+  for (let k = 0; k < len; k++) {
+    if (list[k] === value) {
+      list[k] = list[len - 1]!;
+      return;
+    }
+  }
+}
 
 /** What ingest() and advanceWatermark() report. Plain numbers: no allocation on the per-trade path. */
 export const APPLIED = 0;
@@ -81,6 +91,8 @@ export class KlineAggregator extends KlineSlots {
   private checkoutPartial = 0;
   /** Lower bound of the base closeTime over active symbols: a watermark below it has nothing to close. */
   private horizon = Infinity;
+  /** The same bound per symbol group (a worker's input partition), for advanceWatermark(w, group). */
+  private readonly groupHorizon: number[] = [];
 
   constructor(options: AggregatorOptions) {
     const published = new Set(options.intervals);
@@ -104,6 +116,24 @@ export class KlineAggregator extends KlineSlots {
 
   get isCheckedOut(): boolean {
     return this.checkoutOpen;
+  }
+
+  /**
+   * After flush(): whether the checked-out batch holds every pending final (no final, and no part of an
+   * empty run, stayed in the queue). Snapshots for the changelog are only consistent then.
+   */
+  get checkedOutAllFinals(): boolean {
+    return this.checkoutOpen && this.checkoutEntries === this.queue.size && this.checkoutPartial === 0;
+  }
+
+  /** Changed symbols not in the checked-out batch (they did not fit): a view, copy it to keep it. */
+  pendingChangedSymbols(): Int32Array {
+    return this.dirtyList.subarray(0, this.dirtyLen);
+  }
+
+  /** Symbols that have traded: slots in use = activeSymbolCount x intervalsPerSymbol. */
+  get activeSymbolCount(): number {
+    return this.activeLen;
   }
 
   /**
@@ -240,17 +270,20 @@ export class KlineAggregator extends KlineSlots {
   }
 
   /**
-   * Event time of the partition reached `watermark`: every kline with closeTime < watermark - grace becomes
-   * final, with the empty klines up to it. Returns APPLIED, or NEEDS_FLUSH when the final queue filled up
-   * (flush and call again: it resumes where it stopped).
+   * Event time reached `watermark`: every kline with closeTime < watermark - grace becomes final, with the
+   * empty klines up to it. With `group` >= 0 only the symbols of that group (setSymbolGroup: a worker's input
+   * partition) are closed: a partition's watermark says nothing about another partition's symbols. Returns
+   * APPLIED, or NEEDS_FLUSH when the final queue filled up (flush and call again: it resumes where it stopped).
    */
-  advanceWatermark(watermark: number): IngestResult {
+  advanceWatermark(watermark: number, group = -1): IngestResult {
     const until = watermark - this.graceMs;
-    if (!(until > this.horizon)) return APPLIED;
+    const grouped = group >= 0;
+    if (!(until > (grouped ? (this.groupHorizon[group] ?? Infinity) : this.horizon))) return APPLIED;
     let minClose = Infinity;
     const K = this.K;
     for (let k = 0; k < this.activeLen; k++) {
       const symbol = this.activeList[k]!;
+      if (grouped && this.symbolGroup[symbol] !== group) continue;
       const b = symbol * K;
       if (until > this.closeTime[b]!) {
         if (this.queue.free < this.rollReserve) {
@@ -262,8 +295,74 @@ export class KlineAggregator extends KlineSlots {
       }
       if (this.closeTime[b]! < minClose) minClose = this.closeTime[b]!;
     }
-    this.horizon = minClose;
+    if (grouped) this.groupHorizon[group] = minClose;
+    else this.horizon = minClose;
     return APPLIED;
+  }
+
+  /**
+   * Puts `symbol` into `group` (a worker: the input partition it arrives on). Symbols start in no group (-1),
+   * which only ungrouped watermarks close. Off the per-trade path: once per symbol and assignment.
+   */
+  setSymbolGroup(symbol: number, group: number): void {
+    if (!(Number.isInteger(group) && group >= -1)) throw new RangeError(`symbol group must be an integer >= -1, got ${group}`);
+    if (!(Number.isInteger(symbol) && symbol >= 0 && symbol < this.maxSymbols)) {
+      throw new KlinestreamError('AGGREGATOR_STATE', `cannot group symbol index ${symbol}: outside 0..${this.maxSymbols - 1}`);
+    }
+    if (symbol >= this.capacity) this.grow(symbol + 1);
+    this.symbolGroup[symbol] = group;
+    if (group >= 0 && this.active[symbol] === 1) this.lowerGroupHorizon(group, this.closeTime[symbol * this.K]!);
+  }
+
+  groupOf(symbol: number): number {
+    return symbol < this.capacity ? this.symbolGroup[symbol]! : -1;
+  }
+
+  /**
+   * Forgets a symbol entirely (a worker gave its partition up): its slots, its last aggregate id, its
+   * changed flag and its finals still queued (they become void entries that flush skips; the new owner
+   * publishes them from its restored state). Not while a batch is checked out.
+   */
+  dropSymbol(symbol: number): void {
+    if (this.checkoutOpen) throw new KlinestreamError('AGGREGATOR_STATE', 'dropSymbol() while a batch is checked out: confirm() or giveBack() first');
+    if (symbol < 0 || symbol >= this.capacity) return;
+    const K = this.K;
+    const q = this.queue;
+    for (let i = 0; i < q.size; i++) {
+      const p = q.at(i);
+      const slot = q.slot[p]!;
+      if (slot >= symbol * K && slot < (symbol + 1) * K) q.kind[p] = VOID;
+    }
+    if (this.dirty[symbol] === 1) {
+      this.dirty[symbol] = 0;
+      removeFromList(this.dirtyList, this.dirtyLen, symbol);
+      this.dirtyLen--;
+    }
+    if (this.active[symbol] === 1) {
+      this.active[symbol] = 0;
+      removeFromList(this.activeList, this.activeLen, symbol);
+      this.activeLen--;
+    }
+    this.clearSymbol(symbol);
+    this.symbolGroup[symbol] = -1;
+  }
+
+  /** Drops every symbol of `group` (see dropSymbol); returns how many were dropped. */
+  dropGroup(group: number): number {
+    let n = 0;
+    for (let s = 0; s < this.capacity; s++) {
+      if (this.symbolGroup[s] === group) {
+        this.dropSymbol(s);
+        n++;
+      }
+    }
+    this.groupHorizon[group] = Infinity;
+    return n;
+  }
+
+  private lowerGroupHorizon(group: number, close: number): void {
+    const h = this.groupHorizon[group];
+    if (h === undefined || close < h) this.groupHorizon[group] = close;
   }
 
   /** Step 1 of the flush protocol: fill `out` and check its contents out. Returns the record count. */
@@ -278,8 +377,11 @@ export class KlineAggregator extends KlineSlots {
     let partial = 0;
     while (taken < q.size && out.length < out.capacity) {
       const p = q.at(taken);
-      if (q.kind[p] === FINAL) {
+      const kind = q.kind[p];
+      if (kind === FINAL) {
         this.writeFinal(out, p);
+        taken++;
+      } else if (kind === VOID) {
         taken++;
       } else {
         const remaining = q.runCount[p]!;
@@ -345,6 +447,8 @@ export class KlineAggregator extends KlineSlots {
     if (this.active[symbol] === 1) {
       const close = this.closeTime[symbol * this.K]!;
       if (close < this.horizon) this.horizon = close;
+      const group = this.symbolGroup[symbol]!;
+      if (group >= 0) this.lowerGroupHorizon(group, close);
     }
   }
 
@@ -368,6 +472,8 @@ export class KlineAggregator extends KlineSlots {
     this.active[symbol] = 1;
     this.activeList[this.activeLen++] = symbol;
     if (this.closeTime[b]! < this.horizon) this.horizon = this.closeTime[b]!;
+    const group = this.symbolGroup[symbol]!;
+    if (group >= 0) this.lowerGroupHorizon(group, this.closeTime[b]!);
   }
 
   /**

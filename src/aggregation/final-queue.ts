@@ -10,6 +10,8 @@ import { KlineColumns } from './kline-columns';
 
 export const FINAL = 0;
 export const EMPTY_RUN = 1;
+/** An entry of a symbol that was dropped (its partition moved to another worker): skipped by flush. */
+export const VOID = 2;
 
 export class FinalQueue extends KlineColumns {
   /** Index of the oldest entry. */

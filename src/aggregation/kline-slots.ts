@@ -55,6 +55,8 @@ export abstract class KlineSlots {
   protected lastAggId: Float64Array = new Float64Array(0);
   protected lastClose: Float64Array = new Float64Array(0);
   protected active: Uint8Array = new Uint8Array(0);
+  /** Symbol group (a worker's input partition), -1 = none. */
+  protected symbolGroup: Int32Array = new Int32Array(0);
   protected dirty: Uint8Array = new Uint8Array(0);
   protected dirtyList: Int32Array = new Int32Array(0);
   protected dirtyLen = 0;
@@ -143,6 +145,21 @@ export abstract class KlineSlots {
     if (this.active[symbol] === 1 && !wasActive) this.activeList[this.activeLen++] = symbol;
   }
 
+  /** Returns a symbol's slots and bookkeeping to the never-traded state (inactive, no last aggregate id). */
+  protected clearSymbol(symbol: number): void {
+    this.lastAggId[symbol] = -1;
+    this.lastClose[symbol] = 0;
+    const arrays = this.slotArrays();
+    for (let i = 0; i < this.K; i++) {
+      const slot = symbol * this.K + i;
+      for (let f = 0; f < SLOT_FIELDS; f++) arrays[f]![slot] = 0;
+      // As grow() initialises them: closeTime -1 routes the next trade to activate(); ids -1 mean none.
+      this.closeTime[slot] = -1;
+      this.firstId[slot] = -1;
+      this.lastId[slot] = -1;
+    }
+  }
+
   /** Adds the (closed) base kline at `b` into the coarser slot `acc`. */
   protected fold(acc: number, b: number): void {
     if (this.tradeCount[acc]! === 0) {
@@ -216,10 +233,12 @@ export abstract class KlineSlots {
         out.high[j] = this.high[a]! > this.high[b]! ? this.high[a]! : this.high[b]!;
         out.low[j] = this.low[a]! < this.low[b]! ? this.low[a]! : this.low[b]!;
         out.close[j] = this.close[b]!;
-        out.volume[j] = round8(this.volume[a]! + this.volume[b]! + (this.volumeC[a]! + this.volumeC[b]!));
-        out.quoteVolume[j] = round8(this.quote[a]! + this.quote[b]! + (this.quoteC[a]! + this.quoteC[b]!));
-        out.takerBuyVolume[j] = round8(this.takerVolume[a]! + this.takerVolume[b]! + (this.takerVolumeC[a]! + this.takerVolumeC[b]!));
-        out.takerBuyQuoteVolume[j] = round8(this.takerQuote[a]! + this.takerQuote[b]! + (this.takerQuoteC[a]! + this.takerQuoteC[b]!));
+        // Exactly what fold() would compute: the live value of a version must not depend on whether the base
+        // minute has been folded yet (a watermark may roll it between two flushes without a new trade).
+        out.volume[j] = foldedRound8(this.volume, this.volumeC, a, b);
+        out.quoteVolume[j] = foldedRound8(this.quote, this.quoteC, a, b);
+        out.takerBuyVolume[j] = foldedRound8(this.takerVolume, this.takerVolumeC, a, b);
+        out.takerBuyQuoteVolume[j] = foldedRound8(this.takerQuote, this.takerQuoteC, a, b);
         out.firstTradeId[j] = this.firstId[a]!;
         out.lastTradeId[j] = this.lastId[b]!;
       }
@@ -287,12 +306,25 @@ export abstract class KlineSlots {
     this.lastAggId = perSymbol(this.lastAggId, (n) => new Float64Array(n), -1);
     this.lastClose = perSymbol(this.lastClose, (n) => new Float64Array(n));
     this.active = perSymbol(this.active, (n) => new Uint8Array(n));
+    this.symbolGroup = perSymbol(this.symbolGroup, (n) => new Int32Array(n), -1);
     this.dirty = perSymbol(this.dirty, (n) => new Uint8Array(n));
     this.dirtyList = perSymbol(this.dirtyList, (n) => new Int32Array(n));
     this.activeList = perSymbol(this.activeList, (n) => new Int32Array(n));
     this.checkedOutList = perSymbol(this.checkedOutList, (n) => new Int32Array(n));
     this.capacity = cap;
   }
+}
+
+/**
+ * round8 of sums[acc] + sums[b] evaluated in the same operations as fold(acc, b) followed by a read of the
+ * folded slot: (sum, compensation) after neumaier(), plus b's compensation. Reads only.
+ */
+function foldedRound8(sums: Float64Array, comp: Float64Array, acc: number, b: number): number {
+  const s = sums[acc]!;
+  const x = sums[b]!;
+  const t = s + x;
+  const c = comp[acc]! + (Math.abs(s) >= Math.abs(x) ? s - t + x : x - t + s) + comp[b]!;
+  return round8(t + c);
 }
 
 /** Neumaier-adds `x` to sums[i], accumulating the rounding error into comp[i]; returns the new sum. */

@@ -10,6 +10,7 @@ import { KlineBatch, batchRecord } from '../aggregation/kline-batch';
 import { loadConfig } from '../config/config';
 import { KLINE_CSV_HEADER, klineCsvRow } from '../downstream/kline-csv';
 import { UsageError } from '../errors';
+import { detectFileFormat, readArchiveCsv } from '../exchange/archive-csv';
 import { checkFrameFile, parseFileSource, readAggTrades } from '../exchange/frame-file';
 import { FrameStats } from '../exchange/frame-stats';
 import { createLogger } from '../observability/log';
@@ -18,20 +19,23 @@ import { parseCommandArgs, stringOption } from './args';
 import type { Command } from './commands';
 
 const USAGE = `Usage: klinestream aggregate --source file:PATH [--intervals 1m,5m] [--format csv|json] [--grace-ms N]
+       klinestream aggregate --source file:ARCHIVE.csv --symbol S [--intervals ...]
 
 Reads recorded exchange frames (one per line, optionally gzipped, optionally with a leading receive
-timestamp) and prints the final klines, oldest first per symbol and interval. A kline is final once a later
+timestamp), or the exchange's public archive CSV of aggregate trades of one symbol (--symbol S; with or
+without a header; millisecond or microsecond times), and prints the final klines, oldest first per symbol
+and interval. A kline is final once a later
 trade of the same symbol, or any trade more than --grace-ms later, passes its close time; the klines still
-open at the end of the file are not printed. Summary and malformed-line reports go to stderr.`;
+open at the end of the file are not printed. Summary, progress and malformed-line reports go to stderr.`;
 
 const PROGRESS_EVERY_MS = 2000;
 
 export const aggregateCommand: Command = {
   name: 'aggregate',
-  usage: 'aggregate --source file:PATH [--intervals 1m,5m] --format csv',
+  usage: 'aggregate --source file:PATH [--symbol S] [--intervals 1m,5m] --format csv',
   summary: 'offline: frames to final klines, no Kafka',
   async run(argv) {
-    const args = parseCommandArgs('aggregate', argv, { source: { type: 'string' }, format: { type: 'string' } });
+    const args = parseCommandArgs('aggregate', argv, { source: { type: 'string' }, format: { type: 'string' }, symbol: { type: 'string' } });
     if (args.values.help) {
       process.stdout.write(USAGE + '\n');
       return 0;
@@ -42,12 +46,30 @@ export const aggregateCommand: Command = {
     const config = loadConfig(process.env, args.configFlags);
     const log = createLogger({ bindings: { command: 'aggregate' } });
     await checkFrameFile(path);
-    return aggregateFile(path, config.intervals, config.graceMs, format, log);
+    const symbol = archiveSymbol(stringOption(args, 'symbol'), await detectFileFormat(path), path);
+    return aggregateFile(path, symbol, config.intervals, config.graceMs, format, log);
   },
 };
 
+/**
+ * The symbol of an archive CSV (which does not name it), or undefined for a frames file. `--symbol` is
+ * required with an archive CSV and refused with frames (they carry their symbols).
+ */
+export function archiveSymbol(raw: string | undefined, format: 'frames' | 'archive-csv', path: string, command = 'aggregate'): string | undefined {
+  if (format === 'archive-csv') {
+    if (raw === undefined || raw.trim() === '') {
+      throw new UsageError(`${command}: ${path} is an archive CSV of aggregate trades, which does not name its symbol: add --symbol S (e.g. --symbol BTCUSDT)`);
+    }
+    const symbol = raw.trim().toUpperCase();
+    if (!/^[A-Z0-9_]{2,40}$/.test(symbol)) throw new UsageError(`${command}: --symbol: ${JSON.stringify(raw)} is not an exchange symbol`);
+    return symbol;
+  }
+  if (raw !== undefined) throw new UsageError(`${command}: --symbol is for archive CSV files; ${path} holds frames, which name their symbols`);
+  return undefined;
+}
+
 async function aggregateFile(
-  path: string, intervals: KlineAggregator['intervals'], graceMs: number, format: 'csv' | 'json', log: ReturnType<typeof createLogger>,
+  path: string, csvSymbol: string | undefined, intervals: KlineAggregator['intervals'], graceMs: number, format: 'csv' | 'json', log: ReturnType<typeof createLogger>,
 ): Promise<number> {
   const agg = new KlineAggregator({ intervals, graceMs });
   const batch = new KlineBatch(8192);
@@ -79,7 +101,8 @@ async function aggregateFile(
   let eventTime = -Infinity;
   let lastProgress = Date.now();
   let trades = 0;
-  for await (const t of readAggTrades(path, stats)) {
+  const source = csvSymbol === undefined ? readAggTrades(path, stats) : readArchiveCsv(path, csvSymbol, stats);
+  for await (const t of source) {
     const symbol = symbols.indexOf(t.symbol);
     let result = agg.ingest(symbol, t.aggId, t.firstTradeId, t.lastTradeId, t.price, t.quantity, t.tradeTime, t.isBuyerMaker);
     while (result === NEEDS_FLUSH) {

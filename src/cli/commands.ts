@@ -4,7 +4,15 @@
  */
 import { KlinestreamError } from '../errors';
 import { aggregateCommand } from './aggregate-command';
+import { klinesCommand } from './klines-command';
+import { produceCommand } from './produce-command';
+import { workCommand } from './work-command';
+import { replayCommand } from './replay-command';
+import { topicsCommand } from './topics-command';
+import { loadDirectory } from '../symbols/load-directory';
 import { stackCommand } from './stack-command';
+import { runCommand } from './run-command';
+import { statusCommand } from './status-command';
 
 export interface Command {
   name: string;
@@ -13,7 +21,7 @@ export interface Command {
   run(argv: string[]): Promise<number>;
 }
 
-function planned(name: string, usage: string, summary: string): Command {
+export function planned(name: string, usage: string, summary: string): Command {
   return {
     name,
     usage,
@@ -27,11 +35,12 @@ function planned(name: string, usage: string, summary: string): Command {
 // Commands register themselves here as they land; keep SPEC section 5 order.
 export const COMMANDS: Command[] = [
   stackCommand,
-  planned('produce', 'produce --source binance [--symbols A,B | --all] | --source file:PATH', 'publish exchange trades to Kafka'),
-  planned('work', 'work [--until-caught-up]', 'one aggregation worker'),
+  produceCommand,
+  workCommand,
   aggregateCommand,
-  planned('klines', 'klines [--symbol S] [--interval I] [--final] [--from-beginning] [--format json|csv]', 'read the klines topic'),
-  planned('replay', 'replay --from earliest|<iso time> [--to-topic T]', 'rebuild klines from retained trades'),
-  planned('topics', 'topics create|describe|scale --partitions N', 'manage the topics'),
-  planned('run', 'run', 'stack + producer + workers + live view'),
+  klinesCommand,
+  replayCommand,
+  topicsCommand(async (config, connection, log, partitions) => (await loadDirectory(config, connection, log)).placementCounts(partitions)),
+  statusCommand,
+  runCommand,
 ];

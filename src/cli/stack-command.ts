@@ -1,6 +1,7 @@
 /**
  * `klinestream stack up|down|status|fetch`: the embedded local Kafka broker and schema registry.
- * Exit codes: 0 ok (status answers 0 whether or not the stack runs), 2 bad usage or config, 1 runtime failure.
+ * Exit codes: 0 ok, 2 bad usage or config, 1 runtime failure. `status` answers 0 when every service answers
+ * and 1 when any is down or not answering (`statusExitCode`), so scripts and health checks can rely on it.
  */
 import { loadConfig } from '../config/config';
 import { UsageError } from '../errors';
@@ -17,7 +18,8 @@ const USAGE = `Usage: klinestream stack up|down|status|fetch [options]
            fetching their jars with Maven on first use; does nothing if they are already up
            (but replaces a running registry of another Apicurio release than the one chosen below)
   down     stop both (SIGTERM, SIGKILL after a timeout); data is kept unless --purge
-  status   print both addresses and whether each answers (exit 0 either way)
+  status   print both addresses and whether each answers; exit 0 when both answer,
+           1 when either is down or not answering (the output is the same either way)
   fetch    only download the artifacts (warms the cache, e.g. in CI)
 
 Options:
@@ -32,6 +34,8 @@ Options:
 The registry runs Apicurio ${STACK_VERSIONS.apicurio} on the first Java 21+ of: --registry-java-home, JAVA_HOME,
 the java on PATH, the newest JDK in /usr/lib/jvm; without one, Apicurio ${STACK_VERSIONS.apicurioOnJava17} on the default java
 (Java 17). Kafka always runs on the default java.
+
+Exit codes: 0 ok, 1 runtime failure (status: a service is down or not answering), 2 bad usage or config.
 
 Other commands use this stack whenever KAFKA_BROKERS and SCHEMA_REGISTRY_URL are unset, starting it if needed.
 Logs: <cache dir>/logs/{kafka,registry,fetch}.log`;
@@ -69,6 +73,15 @@ export function formatReport(r: ServiceReport): string {
       if (r.action === 'not-running') return `${head} was not running`;
       return `${head} down`;
   }
+}
+
+/**
+ * The exit code of `stack status`: 0 when every service answers (`up`, including a registry that `stack up`
+ * would replace, and `foreign`: something else answers on its port, which clients would use), 1 when any
+ * is `down` or `not-answering`.
+ */
+export function statusExitCode(reports: readonly ServiceReport[]): 0 | 1 {
+  return reports.every((r) => r.state === 'up' || r.state === 'foreign') ? 0 : 1;
 }
 
 export const stackCommand: Command = {
@@ -114,9 +127,11 @@ export const stackCommand: Command = {
         print(await stackDown(config, log, { purge: args.values.purge === true }));
         if (args.values.purge === true) process.stdout.write(`purged ${layoutOf(config).dataDir}\n`);
         return 0;
-      case 'status':
-        print(await stackStatus(config, registry));
-        return 0;
+      case 'status': {
+        const reports = await stackStatus(config, registry);
+        print(reports);
+        return statusExitCode(reports);
+      }
       case 'fetch': {
         if (notice !== undefined) process.stderr.write(notice + '\n');
         const started = Date.now();

@@ -6,7 +6,7 @@
  */
 
 /** What a `trades` record is: an exchange trade, or the producer's event-time watermark for the partition. */
-export type TradeKind = 'TRADE' | 'WATERMARK';
+export type TradeKind = 'TRADE' | 'WATERMARK' | 'HANDOVER';
 
 export interface Trade {
   kind: TradeKind;
@@ -21,6 +21,8 @@ export interface Trade {
   /** Exchange event time (ms) of the frame; for a WATERMARK the event time the producer had reached. */
   eventTime: number;
   isBuyerMaker: boolean;
+  /** HANDOVER: the partition the symbol moves to; -1 otherwise. */
+  targetPartition: number;
 }
 
 export interface Kline {
@@ -51,6 +53,10 @@ export interface SymbolEntry {
   quoteAsset: string;
   pricePrecision: number;
   quantityPrecision: number;
+  /** The trades / kline-state partition of the symbol; -1 when unknown. */
+  partition: number;
+  /** 0 at the first placement, +1 per migration. */
+  placementEpoch: number;
 }
 
 /** Record name (the short Avro name) to TypeScript shape. */
@@ -80,6 +86,7 @@ export function watermarkTrade(watermarkMs: number, eventTimeMs: number = waterm
     tradeTime: watermarkMs,
     eventTime: eventTimeMs,
     isBuyerMaker: false,
+    targetPartition: -1,
   };
 }
 
@@ -93,5 +100,7 @@ export function symbolEntry(symbol: string, index: number, extras: Partial<Omit<
     quoteAsset: extras.quoteAsset ?? '',
     pricePrecision: extras.pricePrecision ?? -1,
     quantityPrecision: extras.quantityPrecision ?? -1,
+    partition: extras.partition ?? -1,
+    placementEpoch: extras.placementEpoch ?? 0,
   };
 }

@@ -46,6 +46,8 @@ export interface RegistryClientOptions {
    * connections but never answers would hang a producer or worker at startup forever.
    */
   timeoutMs?: number;
+  /** HTTP basic auth (SCHEMA_REGISTRY_USERNAME / _PASSWORD). */
+  auth?: { username: string; password: string };
 }
 
 export class RegistryClient implements SchemaRegistryPort {
@@ -60,6 +62,7 @@ export class RegistryClient implements SchemaRegistryPort {
     this.client = new SchemaRegistry({
       host: this.url,
       clientId: options.clientId ?? 'klinestream',
+      ...(options.auth === undefined ? {} : { auth: options.auth }),
       // Always given explicitly: the library merges it into a module-level default object, so a value left
       // out here would be whatever another client in the process last set.
       retry: { retries: options.retries ?? 3 },

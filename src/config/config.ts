@@ -3,6 +3,7 @@
  * and validated once at startup; a bad value is a ConfigError naming the setting and what is wrong (exit 2).
  * Nothing downstream re-reads the environment.
  */
+import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { ConfigError } from '../errors';
@@ -15,6 +16,53 @@ export interface BrokerAddress {
   port: number;
 }
 
+export type Market = 'usdm' | 'spot';
+export type Guarantee = 'at-least-once' | 'exactly-once';
+export type SaslMechanism = 'plain' | 'scram-sha-256' | 'scram-sha-512';
+
+/** Where a market's streams and REST endpoints live below the configured base URLs. */
+export interface MarketPaths {
+  /** Combined-stream path on the WebSocket base URL (`?streams=a@aggTrade/b@aggTrade` follows). */
+  combinedStreamPath: string;
+  /** REST path prefix on the REST base URL (`/exchangeInfo`, `/aggTrades` follow). */
+  restPrefix: string;
+  /** The exchange's request-weight limit per minute and IP (what 429 protects). */
+  exchangeWeightLimitPerMinute: number;
+  /** Weight of one `aggTrades` request. */
+  aggTradesWeight: number;
+  /** Weight of one `exchangeInfo` request. */
+  exchangeInfoWeight: number;
+}
+
+export const MARKETS: Record<Market, { wsUrl: string; restUrl: string; paths: MarketPaths }> = {
+  // USD-M futures: since 2026 aggTrade lives on the /market route; REST stays on /fapi/v1.
+  usdm: {
+    wsUrl: 'wss://fstream.binance.com',
+    restUrl: 'https://fapi.binance.com',
+    paths: { combinedStreamPath: '/market/stream', restPrefix: '/fapi/v1', exchangeWeightLimitPerMinute: 2400, aggTradesWeight: 20, exchangeInfoWeight: 1 },
+  },
+  spot: {
+    wsUrl: 'wss://stream.binance.com:9443',
+    restUrl: 'https://api.binance.com',
+    paths: { combinedStreamPath: '/stream', restPrefix: '/api/v3', exchangeWeightLimitPerMinute: 6000, aggTradesWeight: 4, exchangeInfoWeight: 20 },
+  },
+};
+
+export interface KafkaSecurity {
+  /** undefined = no SASL. */
+  saslMechanism: SaslMechanism | undefined;
+  saslUsername: string | undefined;
+  /** Secret: never logged (see redactConfig). */
+  saslPassword: string | undefined;
+  ssl: boolean;
+  /** Contents of KAFKA_SSL_CA_FILE (PEM), read once at startup. */
+  sslCa: string | undefined;
+  sslCaFile: string | undefined;
+  registryUsername: string | undefined;
+  /** Secret: never logged. */
+  registryPassword: string | undefined;
+}
+
 export interface Config {
   /** Kafka bootstrap brokers; `undefined` means "use the embedded local stack". */
   brokers: string[] | undefined;
@@ -22,8 +70,32 @@ export interface Config {
   schemaRegistryUrl: string | undefined;
   topicPrefix: string;
   httpPort: number;
+  market: Market;
+  marketPaths: MarketPaths;
   exchangeWsUrl: string;
   exchangeRestUrl: string;
+  /** Streams per WebSocket connection (the exchange allows 1024 on USD-M; fewer keeps reconnects cheap). */
+  streamsPerConnection: number;
+  /** A connection is replaced (new one opened first) after this long; the exchange cuts at 24 h. */
+  connectionLifetimeMs: number;
+  /** REST weight the producer allows itself per minute (backfills), below the exchange's IP limit. */
+  restWeightPerMinute: number;
+  /** How far back a restart or outage is backfilled from REST; older stretches are recorded as gaps. */
+  backfillMaxAgeMs: number;
+  /** Trades the producer holds while Kafka is away before it drops them (and backfills them later). */
+  producerBufferTrades: number;
+  /** Event time between two watermark records (and the quiet-exchange wall-clock tick). */
+  watermarkIntervalMs: number;
+  /** Partitions of trades / kline-state / klines when the topics are created. */
+  partitions: number;
+  /** retention.ms of `trades` (-1 = keep forever). */
+  tradesRetentionMs: number;
+  /** retention.ms of `klines` (-1 = keep forever). */
+  klinesRetentionMs: number;
+  /** Port of the process's Prometheus /metrics endpoint; 0 = any free port (logged at startup). */
+  metricsPort: number;
+  guarantee: Guarantee;
+  security: KafkaSecurity;
   intervals: IntervalName[];
   graceMs: number;
   flushIntervalMs: number;
@@ -58,6 +130,41 @@ function parsePort(raw: string, name: string): number {
   const port = Number(raw);
   if (port < 1 || port > 65535) throw new ConfigError(name, `port ${port} is outside 1..65535`);
   return port;
+}
+
+function intRange(min: number, max: number, unit: string) {
+  return (raw: string, name: string): number => {
+    if (!/^-?\d+$/.test(raw)) throw new ConfigError(name, `expected a whole number${unit ? ` of ${unit}` : ''}, got ${JSON.stringify(raw)}`);
+    const v = Number(raw);
+    if (v < min || v > max) throw new ConfigError(name, `must be between ${min} and ${max}, got ${v}`);
+    return v;
+  };
+}
+
+/** Retention: a positive number of milliseconds, or -1 for "keep forever" (Kafka's own convention). */
+function parseRetention(raw: string, name: string): number {
+  if (raw === '-1') return -1;
+  return intRange(60_000, Number.MAX_SAFE_INTEGER, 'milliseconds (or -1 for no limit)')(raw, name);
+}
+
+function parseOneOf<T extends string>(values: readonly T[]) {
+  return (raw: string, name: string): T => {
+    const v = raw.toLowerCase();
+    if (!(values as readonly string[]).includes(v)) throw new ConfigError(name, `expected one of ${values.join(', ')}, got ${JSON.stringify(raw)}`);
+    return v as T;
+  };
+}
+
+function parseBoolean(raw: string, name: string): boolean {
+  const v = raw.toLowerCase();
+  if (['1', 'true', 'yes', 'on'].includes(v)) return true;
+  if (['0', 'false', 'no', 'off'].includes(v)) return false;
+  throw new ConfigError(name, `expected true or false, got ${JSON.stringify(raw)}`);
+}
+
+function nonEmpty(raw: string, name: string): string {
+  if (raw === '') throw new ConfigError(name, 'is empty');
+  return raw;
 }
 
 function parseNonNegativeInt(raw: string, name: string): number {
@@ -128,13 +235,93 @@ const SETTINGS = {
   httpPort: setting<number>({
     env: 'KLINESTREAM_HTTP_PORT', flag: 'http-port', describe: 'port of the live page and /metrics', parse: parsePort, fallback: () => 8080,
   }),
-  exchangeWsUrl: setting<string>({
-    env: 'KLINESTREAM_EXCHANGE_WS_URL', flag: 'exchange-ws-url', describe: 'exchange market-data WebSocket base URL',
-    parse: parseUrl(['ws:', 'wss:']), fallback: () => 'wss://fstream.binance.com',
+  market: setting<Market>({
+    env: 'KLINESTREAM_MARKET', flag: 'market', describe: 'exchange market: usdm (Binance USD-M futures) or spot',
+    parse: parseOneOf(['usdm', 'spot'] as const), fallback: () => 'usdm',
   }),
-  exchangeRestUrl: setting<string>({
-    env: 'KLINESTREAM_EXCHANGE_REST_URL', flag: 'exchange-rest-url', describe: 'exchange REST base URL (symbol list)',
-    parse: parseUrl(['http:', 'https:']), fallback: () => 'https://fapi.binance.com',
+  exchangeWsUrl: setting<string | undefined>({
+    env: 'KLINESTREAM_EXCHANGE_WS_URL', flag: 'exchange-ws-url', describe: 'exchange market-data WebSocket base URL (default: the market\'s)',
+    parse: parseUrl(['ws:', 'wss:']), fallback: () => undefined,
+  }),
+  exchangeRestUrl: setting<string | undefined>({
+    env: 'KLINESTREAM_EXCHANGE_REST_URL', flag: 'exchange-rest-url', describe: 'exchange REST base URL: symbols and backfills (default: the market\'s)',
+    parse: parseUrl(['http:', 'https:']), fallback: () => undefined,
+  }),
+  streamsPerConnection: setting<number>({
+    env: 'KLINESTREAM_EXCHANGE_STREAMS_PER_CONNECTION', flag: 'exchange-streams-per-connection', describe: 'aggTrade streams per WebSocket connection (exchange limit 1024)',
+    parse: intRange(1, 1024, ''), fallback: () => 200,
+  }),
+  connectionLifetimeMs: setting<number>({
+    env: 'KLINESTREAM_EXCHANGE_CONNECTION_LIFETIME_MS', flag: 'exchange-connection-lifetime-ms', describe: 'planned replacement of a WebSocket connection after this long (exchange cuts at 24 h)',
+    parse: intRange(1000, 24 * 3600_000, 'milliseconds'), fallback: () => 23 * 3600_000,
+  }),
+  restWeightPerMinute: setting<number>({
+    env: 'KLINESTREAM_EXCHANGE_REST_WEIGHT_PER_MINUTE', flag: 'exchange-rest-weight-per-minute', describe: 'REST request weight the producer spends per minute at most (backfills)',
+    parse: intRange(1, 1_000_000, ''), fallback: () => 1200,
+  }),
+  backfillMaxAgeMs: setting<number>({
+    env: 'KLINESTREAM_BACKFILL_MAX_AGE_MS', flag: 'backfill-max-age-ms', describe: 'how far back the producer backfills a restart or outage from REST; older gaps are recorded',
+    parse: intRange(0, 365 * 24 * 3600_000, 'milliseconds'), fallback: () => 24 * 3600_000,
+  }),
+  producerBufferTrades: setting<number>({
+    env: 'KLINESTREAM_PRODUCER_BUFFER_TRADES', flag: 'producer-buffer-trades', describe: 'trades the producer buffers while Kafka is away before dropping them for a later backfill',
+    parse: intRange(1000, 100_000_000, ''), fallback: () => 1_000_000,
+  }),
+  watermarkIntervalMs: setting<number>({
+    env: 'KLINESTREAM_WATERMARK_INTERVAL_MS', flag: 'watermark-interval-ms', describe: 'event time between two watermark records',
+    parse: intRange(10, 60_000, 'milliseconds'), fallback: () => 250,
+  }),
+  partitions: setting<number>({
+    env: 'KLINESTREAM_PARTITIONS', flag: 'partitions', describe: 'partitions of trades, kline-state and klines when created',
+    parse: intRange(1, 10_000, ''), fallback: () => 6,
+  }),
+  tradesRetentionMs: setting<number>({
+    env: 'KLINESTREAM_TRADES_RETENTION_MS', flag: 'trades-retention-ms', describe: 'retention.ms of the trades topic (-1 = forever); replay reaches this far back',
+    parse: parseRetention, fallback: () => 7 * 24 * 3600_000,
+  }),
+  klinesRetentionMs: setting<number>({
+    env: 'KLINESTREAM_KLINES_RETENTION_MS', flag: 'klines-retention-ms', describe: 'retention.ms of the klines topic (-1 = forever)',
+    parse: parseRetention, fallback: () => 30 * 24 * 3600_000,
+  }),
+  metricsPort: setting<number>({
+    env: 'KLINESTREAM_METRICS_PORT', flag: 'metrics-port', describe: 'port of this process\'s Prometheus /metrics; 0 = any free port (logged)',
+    parse: (raw, name) => (raw === '0' ? 0 : parsePort(raw, name)), fallback: () => 0,
+  }),
+  guarantee: setting<Guarantee>({
+    env: 'KLINESTREAM_GUARANTEE', flag: 'guarantee', describe: 'worker delivery guarantee: at-least-once or exactly-once (Kafka transactions)',
+    parse: parseOneOf(['at-least-once', 'exactly-once'] as const), fallback: () => 'at-least-once',
+  }),
+  saslMechanism: setting<SaslMechanism | undefined>({
+    env: 'KAFKA_SASL_MECHANISM', flag: 'sasl-mechanism', describe: 'Kafka SASL mechanism: plain, scram-sha-256 or scram-sha-512; unset = no SASL',
+    parse: parseOneOf(['plain', 'scram-sha-256', 'scram-sha-512'] as const), fallback: () => undefined,
+  }),
+  saslUsername: setting<string | undefined>({
+    env: 'KAFKA_SASL_USERNAME', flag: 'sasl-username', describe: 'Kafka SASL user name', parse: nonEmpty, fallback: () => undefined,
+  }),
+  saslPassword: setting<string | undefined>({
+    env: 'KAFKA_SASL_PASSWORD', flag: 'sasl-password', describe: 'Kafka SASL password (prefer the environment: flags show in ps); never logged', parse: nonEmpty, fallback: () => undefined,
+  }),
+  ssl: setting<boolean>({
+    env: 'KAFKA_SSL', flag: 'ssl', describe: 'TLS to the brokers: true or false', parse: parseBoolean, fallback: () => false,
+  }),
+  sslCaFile: setting<string | undefined>({
+    env: 'KAFKA_SSL_CA_FILE', flag: 'ssl-ca-file', describe: 'PEM file of the CA that signed the brokers\' certificates (implies KAFKA_SSL)',
+    parse: (raw, name) => {
+      const file = path.resolve(nonEmpty(raw, name));
+      try {
+        fs.accessSync(file, fs.constants.R_OK);
+      } catch (e) {
+        throw new ConfigError(name, `cannot read ${file}: ${(e as Error).message}`);
+      }
+      return file;
+    },
+    fallback: () => undefined,
+  }),
+  registryUsername: setting<string | undefined>({
+    env: 'SCHEMA_REGISTRY_USERNAME', flag: 'schema-registry-username', describe: 'schema registry basic-auth user', parse: nonEmpty, fallback: () => undefined,
+  }),
+  registryPassword: setting<string | undefined>({
+    env: 'SCHEMA_REGISTRY_PASSWORD', flag: 'schema-registry-password', describe: 'schema registry basic-auth password; never logged', parse: nonEmpty, fallback: () => undefined,
   }),
   intervals: setting<IntervalName[]>({
     env: 'KLINESTREAM_INTERVALS', flag: 'intervals', describe: 'kline intervals to produce, comma-separated',
@@ -207,13 +394,29 @@ export function loadConfig(env: Source = process.env, flags: Source = {}): Confi
     if (fromEnv !== undefined && fromEnv !== '') return s.parse(fromEnv, s.env);
     return s.fallback();
   };
+  const market = read(SETTINGS.market);
+  const security = readSecurity(read);
   const config: Config = {
     brokers: read(SETTINGS.brokers),
     schemaRegistryUrl: read(SETTINGS.schemaRegistryUrl),
     topicPrefix: read(SETTINGS.topicPrefix),
     httpPort: read(SETTINGS.httpPort),
-    exchangeWsUrl: read(SETTINGS.exchangeWsUrl),
-    exchangeRestUrl: read(SETTINGS.exchangeRestUrl),
+    market,
+    marketPaths: MARKETS[market].paths,
+    exchangeWsUrl: read(SETTINGS.exchangeWsUrl) ?? MARKETS[market].wsUrl,
+    exchangeRestUrl: read(SETTINGS.exchangeRestUrl) ?? MARKETS[market].restUrl,
+    streamsPerConnection: read(SETTINGS.streamsPerConnection),
+    connectionLifetimeMs: read(SETTINGS.connectionLifetimeMs),
+    restWeightPerMinute: read(SETTINGS.restWeightPerMinute),
+    backfillMaxAgeMs: read(SETTINGS.backfillMaxAgeMs),
+    producerBufferTrades: read(SETTINGS.producerBufferTrades),
+    watermarkIntervalMs: read(SETTINGS.watermarkIntervalMs),
+    partitions: read(SETTINGS.partitions),
+    tradesRetentionMs: read(SETTINGS.tradesRetentionMs),
+    klinesRetentionMs: read(SETTINGS.klinesRetentionMs),
+    metricsPort: read(SETTINGS.metricsPort),
+    guarantee: read(SETTINGS.guarantee),
+    security,
     intervals: read(SETTINGS.intervals),
     graceMs: read(SETTINGS.graceMs),
     flushIntervalMs: read(SETTINGS.flushIntervalMs),
@@ -237,6 +440,49 @@ export function loadConfig(env: Source = process.env, flags: Source = {}): Confi
   return config;
 }
 
+type Reader = <T>(s: Setting<T>) => T;
+
+function readSecurity(read: Reader): KafkaSecurity {
+  const saslMechanism = read(SETTINGS.saslMechanism);
+  const saslUsername = read(SETTINGS.saslUsername);
+  const saslPassword = read(SETTINGS.saslPassword);
+  if (saslMechanism !== undefined && (saslUsername === undefined || saslPassword === undefined)) {
+    throw new ConfigError(saslUsername === undefined ? 'KAFKA_SASL_USERNAME' : 'KAFKA_SASL_PASSWORD', `is required with KAFKA_SASL_MECHANISM=${saslMechanism}`);
+  }
+  if (saslMechanism === undefined && (saslUsername !== undefined || saslPassword !== undefined)) {
+    throw new ConfigError('KAFKA_SASL_MECHANISM', 'is not set but a SASL user name or password is; set plain, scram-sha-256 or scram-sha-512');
+  }
+  const sslCaFile = read(SETTINGS.sslCaFile);
+  const sslCa = sslCaFile === undefined ? undefined : fs.readFileSync(sslCaFile, 'utf8');
+  if (sslCa !== undefined && !sslCa.includes('-----BEGIN CERTIFICATE-----')) {
+    throw new ConfigError('KAFKA_SSL_CA_FILE', `${sslCaFile} holds no PEM certificate (-----BEGIN CERTIFICATE-----)`);
+  }
+  const registryUsername = read(SETTINGS.registryUsername);
+  const registryPassword = read(SETTINGS.registryPassword);
+  if ((registryUsername === undefined) !== (registryPassword === undefined)) {
+    throw new ConfigError(registryUsername === undefined ? 'SCHEMA_REGISTRY_USERNAME' : 'SCHEMA_REGISTRY_PASSWORD', 'must be set together with the other schema registry credential');
+  }
+  return {
+    saslMechanism, saslUsername, saslPassword,
+    // A CA file only makes sense with TLS: asking for it implies it.
+    ssl: read(SETTINGS.ssl) || sslCaFile !== undefined,
+    sslCa, sslCaFile, registryUsername, registryPassword,
+  };
+}
+
+/** The configuration as it may be logged: secrets replaced by "***". */
+export function redactConfig(config: Config): Record<string, unknown> {
+  const { sslCa: _ca, ...security } = config.security;
+  return {
+    ...config,
+    security: {
+      ...security,
+      saslPassword: security.saslPassword === undefined ? undefined : '***',
+      registryPassword: security.registryPassword === undefined ? undefined : '***',
+    },
+  };
+}
+
 /** Topic names and the group id, all under the configured prefix (two prefixes are two independent apps). */
 export function topicNames(prefix: string) {
   return {
@@ -245,6 +491,10 @@ export function topicNames(prefix: string) {
     klines: `${prefix}klines`,
     klineState: `${prefix}kline-state`,
     tradesDlq: `${prefix}trades-dlq`,
+    /** Internal, compacted: the producer's last aggregate id per symbol, written in the trades' transactions. */
+    producerState: `${prefix}producer-state`,
     workerGroup: `${prefix}klinestream-workers`,
+    /** Transactional id of the producer: a second producer with the same topics fences the first. */
+    producerTransactionalId: `${prefix}klinestream-producer`,
   };
 }

@@ -2,6 +2,7 @@
  * The kline CSV of SPEC section 5 (`klines --format csv`, `aggregate`): the exchange's column names and order.
  */
 import type { KlineBatch } from '../aggregation/kline-batch';
+import type { Kline } from '../codec/records';
 
 export const KLINE_CSV_HEADER =
   'symbol,interval,open_time,open,high,low,close,volume,close_time,quote_volume,count,taker_buy_volume,taker_buy_quote_volume';
@@ -37,5 +38,24 @@ export function klineCsvRow(batch: KlineBatch, i: number, symbol: string): strin
     batch.tradeCount[i],
     formatDecimal(batch.takerBuyVolume[i]!),
     formatDecimal(batch.takerBuyQuoteVolume[i]!),
+  ].join(',');
+}
+
+/** The same row for a decoded `Kline` record (`klines --format csv`): identical text for identical klines. */
+export function klineRecordCsvRow(k: Kline): string {
+  return [
+    k.symbol,
+    k.interval,
+    k.openTime,
+    formatDecimal(k.open),
+    formatDecimal(k.high),
+    formatDecimal(k.low),
+    formatDecimal(k.close),
+    formatDecimal(k.volume),
+    k.closeTime,
+    formatDecimal(k.quoteVolume),
+    k.tradeCount,
+    formatDecimal(k.takerBuyVolume),
+    formatDecimal(k.takerBuyQuoteVolume),
   ].join(',');
 }

@@ -6,6 +6,23 @@
 import { Kafka, logLevel as KafkaLogLevel, type KafkaConfig, type logCreator } from 'kafkajs';
 import type { Logger, LogLevel } from '../observability/log';
 
+/**
+ * kafkajs messages that are expected in normal operation and that it handles itself, logged at debug:
+ * - CONCURRENT_TRANSACTIONS right after a commit (the broker is still writing the markers; kafkajs retries);
+ * - "Limiting retries for the idempotent producer": we limit them on purpose, our own loops recover;
+ * - the v2 partitioner notice (we name the partitioner on every producer).
+ */
+const EXPECTED = [
+  /another concurrent operation on the same transaction was ongoing/,
+  /Limiting retries for the idempotent producer/,
+  /switched default partitioner/,
+];
+
+export function isExpectedKafkajsNoise(text: string, error: unknown): boolean {
+  const e = typeof error === 'string' ? error : '';
+  return EXPECTED.some((re) => re.test(text) || re.test(e));
+}
+
 export function kafkajsLogCreator(log: Logger): logCreator {
   const kafkaLog = log.child({ component: 'kafkajs' });
   return () => ({ namespace, level, log: entry }) => {
@@ -13,6 +30,10 @@ export function kafkajsLogCreator(log: Logger): logCreator {
     const { message, timestamp: _timestamp, logger: _logger, ...fields } = entry;
     const record = { namespace, ...fields };
     const text = String(message);
+    if (level <= KafkaLogLevel.WARN && isExpectedKafkajsNoise(text, (fields as { error?: unknown }).error)) {
+      kafkaLog.debug(text, record);
+      return;
+    }
     switch (level) {
       case KafkaLogLevel.ERROR:
         kafkaLog.error(text, record);

@@ -75,13 +75,74 @@ export function parseProperties(text: string): Map<string, string> {
 }
 
 /**
- * A KRaft cluster id: 16 random bytes in URL-safe base64 without padding (22 characters), the format
- * `kafka-storage random-uuid` prints.
+ * Ids Kafka never hands out (`Uuid.RESERVED` in kafka-clients 3.9.1): the zero id and `Uuid(0, 1)`, which
+ * names the metadata topic (`Uuid.METADATA_TOPIC_ID` / `ONE_UUID`).
  */
-export function newClusterId(): string {
-  return randomBytes(16).toString('base64url');
+const RESERVED_CLUSTER_IDS: ReadonlySet<string> = new Set([
+  Buffer.alloc(16).toString('base64url'),
+  Buffer.from([...new Array<number>(15).fill(0), 1]).toString('base64url'),
+]);
+
+/**
+ * A KRaft cluster id as Kafka's own `Uuid.randomUuid()` makes them (what `kafka-storage random-uuid`
+ * prints): 16 random bytes in URL-safe base64 without padding (22 characters), drawn again while the text
+ * begins with `-` (1 draw in 64 would: command-line tools read such a value as an option) or is one of
+ * Kafka's reserved ids. `randomId` is for tests.
+ */
+export function newClusterId(randomId: () => Buffer = () => randomBytes(16)): string {
+  for (;;) {
+    const id = randomId().toString('base64url');
+    if (clusterIdProblem(id) === undefined) return id;
+  }
 }
 
+/** The text of a Kafka Uuid: 22 URL-safe base64 characters, the canonical encoding of 16 bytes. */
 export function isValidClusterId(id: string): boolean {
-  return /^[A-Za-z0-9_-]{22}$/.test(id);
+  if (!/^[A-Za-z0-9_-]{22}$/.test(id)) return false;
+  const bytes = Buffer.from(id, 'base64url');
+  // The 22nd character carries 2 bits only; another spelling of the same bytes is not an id Kafka prints.
+  return bytes.length === 16 && bytes.toString('base64url') === id;
+}
+
+/**
+ * Why an id (e.g. read back from the cluster-id file) must not be used to format storage, or undefined
+ * when it may: it must be a valid id that Kafka's generator could have produced (no leading `-`, not reserved).
+ */
+export function clusterIdProblem(id: string): string | undefined {
+  if (!isValidClusterId(id)) return 'is not a Kafka cluster id (22 URL-safe base64 characters encoding 16 bytes)';
+  if (id.startsWith('-')) return 'begins with "-", which Kafka\'s tools read as an option (Kafka\'s own generator never makes such ids)';
+  if (RESERVED_CLUSTER_IDS.has(id)) return 'is one of the ids Kafka reserves';
+  return undefined;
+}
+
+/**
+ * The arguments of `kafka.tools.StorageTool` for formatting: every value attached to its option
+ * (`--cluster-id=<id>`, `--config=<file>`), so no value can be taken for an option whatever it begins with.
+ * Verified against StorageTool 3.9.1 (argparse4j): `-t -6Ev...` fails with "argument --cluster-id/-t:
+ * expected one argument", `--cluster-id=-6Ev...` formats.
+ */
+export function storageFormatArgs(clusterId: string, configFile: string): string[] {
+  return ['format', `--cluster-id=${clusterId}`, `--config=${configFile}`, '--ignore-formatted'];
+}
+
+export interface ClusterIdChoice {
+  /** The id to format the storage with. */
+  id: string;
+  /** True when `id` is the one read from the cluster-id file. */
+  fromFile: boolean;
+  /** The file's id that is not used, and why (then `id` is a fresh one). */
+  rejected?: { id: string; problem: string };
+}
+
+/**
+ * The id to format fresh storage with, given the cluster-id file's text (undefined when there is none):
+ * the file's id when usable, else a new one. An unusable id never formatted anything (a leading `-` made
+ * StorageTool fail; an id that formats is written back as it is), so replacing it loses nothing.
+ */
+export function chooseClusterId(fileText: string | undefined, generate: () => string = newClusterId): ClusterIdChoice {
+  const old = fileText?.trim();
+  if (old === undefined || old === '') return { id: generate(), fromFile: false };
+  const problem = clusterIdProblem(old);
+  if (problem === undefined) return { id: old, fromFile: true };
+  return { id: generate(), fromFile: false, rejected: { id: old, problem } };
 }

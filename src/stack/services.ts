@@ -11,7 +11,8 @@ import { KlinestreamError } from '../errors';
 import type { Logger } from '../observability/log';
 import type { Artifacts } from './fetch';
 import { javaOfProcess } from './java';
-import { isValidClusterId, newClusterId, parseProperties, renderServerProperties } from './kafka-properties';
+import { describeExit, failureMessage, fileSize, readLogFrom } from './failure';
+import { chooseClusterId, parseProperties, renderServerProperties, storageFormatArgs } from './kafka-properties';
 import { kafkaAddress, layoutOf, registryUrl, stackScript, STACK_VERSIONS, type ServiceName, type StackLayout } from './layout';
 import { probeKafka, probeRegistry } from './probes';
 import { describeRegistryRuntime, REGISTRY_VERSION_ARG, runningRegistryVersion, type RegistryPlan } from './registry';
@@ -161,53 +162,65 @@ export function isOurProcess(service: Service, pid: number): boolean {
   return argv !== undefined && service.markers.every((m) => argv.includes(m));
 }
 
+/**
+ * Formats fresh Kafka storage (`kafka.tools.StorageTool format`), with the id of the cluster-id file when
+ * it is usable and a new one otherwise. The file is written only once formatting succeeded, with the id
+ * the storage holds; an id that failed to format is dropped, so the next `up` draws a fresh one instead
+ * of failing the same way forever.
+ */
 async function formatStorage(layout: StackLayout, classpath: string, log: Logger): Promise<void> {
   fs.mkdirSync(layout.kafkaDataDir, { recursive: true });
-  let clusterId: string | undefined;
+  let fileText: string | undefined;
   try {
-    clusterId = fs.readFileSync(layout.clusterIdFile, 'utf8').trim();
+    fileText = fs.readFileSync(layout.clusterIdFile, 'utf8');
   } catch {
-    clusterId = undefined;
+    fileText = undefined;
   }
-  if (clusterId === undefined || !isValidClusterId(clusterId)) {
-    clusterId = newClusterId();
-    fs.writeFileSync(layout.clusterIdFile, clusterId + '\n');
+  const choice = chooseClusterId(fileText);
+  if (choice.rejected !== undefined) {
+    log.warn('replacing the unusable cluster id of the cluster-id file (the storage was never formatted with it)', {
+      file: layout.clusterIdFile, old: choice.rejected.id, problem: choice.rejected.problem, clusterId: choice.id,
+    });
   }
+  const clusterId = choice.id;
   log.info('formatting Kafka storage', { dir: layout.kafkaDataDir, clusterId });
   const logFile = layout.logFile('kafka');
-  fs.appendFileSync(logFile, `# ${new Date().toISOString()} kafka.tools.StorageTool format\n`);
+  fs.mkdirSync(path.dirname(logFile), { recursive: true });
+  const toolArgs = storageFormatArgs(clusterId, layout.serverProperties);
+  fs.appendFileSync(logFile, `# ${new Date().toISOString()} kafka.tools.StorageTool ${toolArgs.join(' ')}\n`);
+  const outputStart = fileSize(logFile);
   const fd = fs.openSync(logFile, 'a');
-  const code = await new Promise<number | string>((resolve) => {
+  const ended = await new Promise<string>((resolve) => {
     const child = spawn('java', [
       '-Xmx256m', `-Dlog4j.configuration=file:${stackScript('log4j.properties')}`,
-      '-cp', classpath, 'kafka.tools.StorageTool', 'format', '-t', clusterId, '-c', layout.serverProperties, '--ignore-formatted',
-    ], { stdio: ['ignore', fd, fd] });
-    child.on('error', (e) => resolve(e.message));
-    child.on('exit', (c, s) => resolve(c ?? String(s)));
+      '-cp', classpath, 'kafka.tools.StorageTool', ...toolArgs,
+    ], { stdio: ['ignore', fd, fd], env: process.env });
+    child.on('error', (e: NodeJS.ErrnoException) => {
+      resolve(e.code === 'ENOENT' ? `could not run java: ${e.message} (java is not on PATH; the local stack needs Java 17+)` : `could not run java: ${e.message}`);
+    });
+    child.on('exit', (c, s) => resolve(c === 0 ? '' : describeExit(c, s)));
   });
   fs.closeSync(fd);
   const meta = path.join(layout.kafkaDataDir, 'meta.properties');
-  if (code !== 0 || !fs.existsSync(meta)) {
-    throw new KlinestreamError('STACK_START_FAILED', `formatting Kafka storage failed (${code}); see ${logFile}`, { log: logFile });
+  if (ended !== '' || !fs.existsSync(meta)) {
+    // Never formatted with: whatever made it fail, the next attempt starts from a fresh id.
+    if (choice.fromFile) removeFile(layout.clusterIdFile);
+    const why = ended !== '' ? ended : `exit code 0 but no ${meta}`;
+    throw new KlinestreamError(
+      'STACK_START_FAILED',
+      failureMessage(`formatting Kafka storage (cluster id ${clusterId}) failed (${why})`, readLogFrom(logFile, outputStart), logFile),
+      { log: logFile, clusterId },
+    );
   }
-  // A directory formatted earlier keeps its own id; remember it so a later format reuses it.
-  const formattedId = parseProperties(fs.readFileSync(meta, 'utf8')).get('cluster.id');
-  if (formattedId !== undefined && formattedId !== clusterId) fs.writeFileSync(layout.clusterIdFile, formattedId + '\n');
+  // Remember the id the storage holds, so a later format (after the data dir was deleted) reuses it.
+  const formattedId = parseProperties(fs.readFileSync(meta, 'utf8')).get('cluster.id') ?? clusterId;
+  fs.writeFileSync(layout.clusterIdFile, formattedId + '\n');
 }
 
 /** Keeps one previous log (<name>.log.1) so a failed restart does not erase why the last run died. */
 function rotateLog(file: string): void {
   fs.mkdirSync(path.dirname(file), { recursive: true });
   if (fs.existsSync(file)) fs.renameSync(file, `${file}.1`);
-}
-
-export function tailOf(file: string, lines = 15): string {
-  try {
-    const all = fs.readFileSync(file, 'utf8').split('\n');
-    return all.slice(Math.max(0, all.length - lines - 1)).join('\n').trim();
-  } catch {
-    return '';
-  }
 }
 
 export interface Started {
@@ -225,9 +238,14 @@ export async function startService(service: Service, artifacts: Artifacts, log: 
   const { command, args, cwd } = await service.prepare(artifacts, log);
   const fd = fs.openSync(service.logFile, 'a');
   let pid: number;
+  // How the JVM ended, should it end during startup (the exit event fires while the loop below polls).
+  let ended: string | undefined;
   try {
     pid = await new Promise<number>((resolve, reject) => {
       const child = spawn(command, args, { cwd, detached: true, stdio: ['ignore', fd, fd] });
+      child.once('exit', (code, signal) => {
+        ended = describeExit(code, signal);
+      });
       child.once('error', (e: NodeJS.ErrnoException) => {
         const hint = e.code !== 'ENOENT' ? '' : command === 'java' ? ' (java is not on PATH; the local stack needs Java 17+)' : ` (${command} does not exist)`;
         reject(new KlinestreamError('STACK_START_FAILED', `could not start ${service.label}${hint}: ${e.message}`, {}, { cause: e }));
@@ -247,11 +265,13 @@ export async function startService(service: Service, artifacts: Artifacts, log: 
   const deadline = started + timeoutMs;
   let lastError: string | undefined;
   for (;;) {
-    if (!isAlive(pid)) {
+    if (ended !== undefined || !isAlive(pid)) {
+      // /proc may show it gone (a zombie) a moment before Node reaps it and reports how it ended.
+      for (let i = 0; i < 20 && ended === undefined; i++) await sleep(50);
       removeFile(service.pidFile);
       throw new KlinestreamError(
         'STACK_START_FAILED',
-        `${service.label} exited during startup; see ${service.logFile}\n--- last lines of ${service.logFile} ---\n${tailOf(service.logFile)}`,
+        failureMessage(`${service.label} exited during startup (${ended ?? 'exit status unknown'})`, readLogFrom(service.logFile), service.logFile),
         { log: service.logFile },
       );
     }
@@ -261,12 +281,16 @@ export async function startService(service: Service, artifacts: Artifacts, log: 
     if (Date.now() >= deadline) break;
     await sleep(250);
   }
+  // What it was doing when time ran out, before the shutdown adds its own lines.
+  const output = readLogFrom(service.logFile);
   await stopPids(service, [pid], log);
   removeFile(service.pidFile);
   throw new KlinestreamError(
     'STACK_START_FAILED',
-    `${service.label} did not answer on ${service.address} within ${Math.round(timeoutMs / 1000)} s` +
-      `${lastError ? ` (last error: ${lastError})` : ''}; see ${service.logFile}\n--- last lines of ${service.logFile} ---\n${tailOf(service.logFile)}`,
+    failureMessage(
+      `${service.label} did not answer on ${service.address} within ${Math.round(timeoutMs / 1000)} s${lastError ? ` (last error: ${lastError})` : ''}; stopped it again`,
+      output, service.logFile,
+    ),
     { log: service.logFile },
   );
 }

@@ -38,6 +38,10 @@ export class SymbolTable {
     this.names[index] = symbol;
   }
 
+  has(symbol: string): boolean {
+    return this.byName.has(symbol);
+  }
+
   nameOf(index: number): string | undefined {
     return this.names[index];
   }

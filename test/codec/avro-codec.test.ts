@@ -257,7 +257,7 @@ describe('AvroCodec writer schemas', () => {
     const oldWriter = new AvroCodec<Pick<SymbolEntry, 'symbol' | 'index'>>(v0, { schemaId: 1 });
     const reader = new AvroCodec<SymbolEntry>(SYMBOL, { schemaId: 2 });
     reader.addWriterSchema(1, v0.type);
-    expect(reader.decode(oldWriter.encode({ symbol: 'BTCUSDT', index: 0 }))).toEqual({ ...sampleSymbol, symbol: 'BTCUSDT', index: 0, baseAsset: '', quoteAsset: '', pricePrecision: -1, quantityPrecision: -1 });
+    expect(reader.decode(oldWriter.encode({ symbol: 'BTCUSDT', index: 0 }))).toEqual({ ...sampleSymbol, symbol: 'BTCUSDT', index: 0, baseAsset: '', quoteAsset: '', pricePrecision: -1, quantityPrecision: -1, partition: -1 });
   });
 
   it('maps a future TradeKind symbol to TRADE through the enum default', () => {

@@ -19,6 +19,7 @@ export const sampleTrade: Trade = {
   tradeTime: 1_717_171_717_171,
   eventTime: 1_717_171_717_180,
   isBuyerMaker: true,
+  targetPartition: -1,
 };
 
 export const sampleKline: Kline = {
@@ -49,6 +50,8 @@ export const sampleSymbol: SymbolEntry = {
   quoteAsset: 'USDT',
   pricePrecision: 2,
   quantityPrecision: 3,
+  partition: 2,
+  placementEpoch: 0,
 };
 
 const int32 = fc.integer({ min: -0x80000000, max: 0x7fffffff });
@@ -60,7 +63,7 @@ const double = fc.double();
 const text = fc.string({ unit: 'grapheme', maxLength: 24 });
 
 export const tradeArb: fc.Arbitrary<Trade> = fc.record({
-  kind: fc.constantFrom('TRADE' as const, 'WATERMARK' as const),
+  kind: fc.constantFrom('TRADE' as const, 'WATERMARK' as const, 'HANDOVER' as const),
   symbolIndex: int32,
   aggId: long,
   firstTradeId: long,
@@ -70,6 +73,7 @@ export const tradeArb: fc.Arbitrary<Trade> = fc.record({
   tradeTime: long,
   eventTime: long,
   isBuyerMaker: fc.boolean(),
+  targetPartition: int32,
 });
 
 export const klineArb: fc.Arbitrary<Kline> = fc.record({
@@ -100,6 +104,8 @@ export const symbolEntryArb: fc.Arbitrary<SymbolEntry> = fc.record({
   quoteAsset: text,
   pricePrecision: int32,
   quantityPrecision: int32,
+  partition: int32,
+  placementEpoch: int32,
 });
 
 /** Registry stand-in: ids from 1, one per distinct (canonical) text, and a count of fetches per id. */

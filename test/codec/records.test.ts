@@ -39,6 +39,7 @@ describe('record shapes', () => {
     expect(types).toEqual({
       kind: 'enum', symbolIndex: 'int', aggId: 'long', firstTradeId: 'long', lastTradeId: 'long',
       price: 'double', quantity: 'double', tradeTime: 'long', eventTime: 'long', isBuyerMaker: 'boolean',
+      targetPartition: 'int',
     });
     expect(fields('Trade')[0]!.name).toBe('kind');
     expect(fields('Trade')[0]!.defaultValue()).toBe('TRADE');
@@ -57,14 +58,14 @@ describe('record shapes', () => {
   it('watermarkTrade fills the not-a-trade values the schema documents', () => {
     expect(watermarkTrade(1_000, 1_005)).toEqual({
       kind: 'WATERMARK', symbolIndex: -1, aggId: -1, firstTradeId: -1, lastTradeId: -1,
-      price: 0, quantity: 0, tradeTime: 1_000, eventTime: 1_005, isBuyerMaker: false,
+      price: 0, quantity: 0, tradeTime: 1_000, eventTime: 1_005, isBuyerMaker: false, targetPartition: -1,
     });
     expect(watermarkTrade(2_000).eventTime).toBe(2_000);
   });
 
   it('symbolEntry uses the same defaults as the schema', () => {
     const defaults = Object.fromEntries(fields('SymbolEntry').filter((f) => f.defaultValue() !== undefined).map((f) => [f.name, f.defaultValue()]));
-    expect(defaults).toEqual({ status: 'TRADING', baseAsset: '', quoteAsset: '', pricePrecision: -1, quantityPrecision: -1 });
+    expect(defaults).toEqual({ status: 'TRADING', baseAsset: '', quoteAsset: '', pricePrecision: -1, quantityPrecision: -1, partition: -1, placementEpoch: 0 });
     expect(symbolEntry('BTCUSDT', 0)).toEqual({ symbol: 'BTCUSDT', index: 0, ...defaults });
     expect(symbolEntry('BTCUSDT', 0, { pricePrecision: 2 }).pricePrecision).toBe(2);
   });

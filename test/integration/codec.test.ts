@@ -41,6 +41,7 @@ function trade(i: number): Trade {
     tradeTime: 1_717_171_717_000 + i,
     eventTime: 1_717_171_717_005 + i,
     isBuyerMaker: i % 2 === 0,
+    targetPartition: -1,
   };
 }
 

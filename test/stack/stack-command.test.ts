@@ -2,11 +2,12 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { main } from '../../src/cli/main';
-import { formatReport } from '../../src/cli/stack-command';
+import { formatReport, statusExitCode } from '../../src/cli/stack-command';
 import { loadConfig } from '../../src/config/config';
 import { isKlinestreamError } from '../../src/errors';
 import { createLogger } from '../../src/observability/log';
 import { findRegistryJar } from '../../src/stack/fetch';
+import { portIsFree } from '../../src/stack/probes';
 import { resolveConnection, type ServiceReport } from '../../src/stack/stack';
 
 function capture() {
@@ -86,6 +87,43 @@ describe('status lines', () => {
     ],
   ])('%j', (report, line) => {
     expect(formatReport(report)).toBe(line);
+  });
+});
+
+describe('stack status exit code', () => {
+  const kafka = { service: 'kafka', label: 'kafka', address: '127.0.0.1:19092', logFile: '/c/logs/kafka.log' } as const;
+  const registry = { service: 'registry', label: 'schema-registry', address: 'http://127.0.0.1:18081/apis/ccompat/v7', logFile: '/c/logs/registry.log' } as const;
+  it.each<[string, ServiceReport[], 0 | 1]>([
+    ['both up', [{ ...kafka, state: 'up', pid: 1 }, { ...registry, state: 'up', pid: 2 }], 0],
+    ['up, registry of another release that `up` would replace', [{ ...kafka, state: 'up', pid: 1 }, { ...registry, state: 'up', pid: 2, wanted: 'apicurio 3.3.3 on java 25' }], 0],
+    ['something else answers on a port', [{ ...kafka, state: 'foreign' }, { ...registry, state: 'up', pid: 2 }], 0],
+    ['kafka down', [{ ...kafka, state: 'down' }, { ...registry, state: 'up', pid: 2 }], 1],
+    ['registry not answering', [{ ...kafka, state: 'up', pid: 1 }, { ...registry, state: 'not-answering', pid: 2 }], 1],
+    ['both down', [{ ...kafka, state: 'down' }, { ...registry, state: 'down' }], 1],
+  ])('%s => %d', (_, reports, code) => {
+    expect(statusExitCode(reports)).toBe(code);
+  });
+
+  it('`stack status` of a stack that is not running prints both as down, unchanged, and exits 1', async () => {
+    const cacheDir = fs.mkdtempSync(path.join(os.tmpdir(), 'klinestream-status-'));
+    try {
+      const ports: number[] = [];
+      for (let p = 20_000 + Math.floor(Math.random() * 10_000); ports.length < 4; p++) if (await portIsFree(p)) ports.push(p);
+      const [k, c, r, m] = ports.map(String) as [string, string, string, string];
+      const res = await run([
+        'stack', 'status', '--cache-dir', cacheDir,
+        '--stack-kafka-port', k, '--stack-controller-port', c, '--stack-registry-port', r, '--stack-registry-management-port', m,
+      ]);
+      expect(res.out).toBe(`kafka 127.0.0.1:${k} down\nschema-registry http://127.0.0.1:${r}/apis/ccompat/v7 down\n`);
+      expect(res.code).toBe(1);
+    } finally {
+      fs.rmSync(cacheDir, { recursive: true, force: true });
+    }
+  }, 30_000);
+
+  it('documents the exit codes in the help', async () => {
+    const r = await run(['stack', '--help']);
+    expect(r.out).toMatch(/status .*exit 0 when both answer,\s+1 when either is down or not answering/);
   });
 });
 
