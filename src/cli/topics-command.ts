@@ -1,11 +1,11 @@
 /**
- * `klinestream topics create|describe [--partitions N]` (and `scale --partitions N`, see docs/scaling.md):
+ * `klinestream topics create|describe [--partitions N]` (`scale --partitions N` is not implemented yet):
  * the topics of SPEC section 2 with their settings, and one screen of facts about them: partitions, settings,
  * symbols placed per partition, end offsets and the worker group's lag per partition.
  */
 import type { Admin } from 'kafkajs';
 import { loadConfig, topicNames, type Config } from '../config/config';
-import { UsageError } from '../errors';
+import { KlinestreamError, UsageError } from '../errors';
 import { kafkaClient } from '../kafka/client';
 import { ensureTopics, topicSpecs } from '../kafka/topics';
 import { createLogger, type Logger } from '../observability/log';
@@ -21,8 +21,8 @@ const USAGE = `Usage: klinestream topics create [--partitions N]
             producer's internal producer-state) with their settings; existing ones are left as they are
   describe  partitions and settings of each topic, symbols placed per partition, and the worker group's
             committed offset and lag per trades partition
-  scale     grows trades and kline-state to N partitions on a running system and lets the producer move
-            symbols onto the new partitions (docs/scaling.md)`;
+  scale     not implemented yet: growing trades and kline-state on a running system needs the symbol
+            migration protocol; until then the partition count is set at creation (KLINESTREAM_PARTITIONS)`;
 
 export interface PartitionFacts {
   partition: number;
@@ -115,7 +115,9 @@ export function topicsCommand(placement: PlacementReader, scale?: (config: Confi
       const log = createLogger({ level: config.logLevel, bindings: { cmd: `topics ${sub}` } });
       const connection = await resolveConnection(config, log);
       if (sub === 'scale') {
-        if (scale === undefined) throw new UsageError('topics scale is not available in this build');
+        if (scale === undefined) {
+          throw new KlinestreamError('NOT_IMPLEMENTED', 'topics scale is not implemented yet: symbols cannot be moved to new partitions on a running system; create the topics with the partition count you need (KLINESTREAM_PARTITIONS)', {}, { exitCode: 2 });
+        }
         process.stdout.write((await scale(config, connection, log, config.partitions)) + '\n');
         return 0;
       }

@@ -64,6 +64,8 @@ export interface TradeWriterOptions {
 }
 
 const FENCED = new Set(['INVALID_PRODUCER_EPOCH', 'PRODUCER_FENCED', 'INVALID_PRODUCER_ID_MAPPING']);
+/** How long a fenced writer looks for the owner record of the producer that fenced it. */
+const OWNER_WAIT_MS = 15_000;
 
 /** Every protocol error type in a kafkajs error chain (retries wrap the original). */
 export function errorTypes(e: unknown, out = new Set<string>(), depth = 0): Set<string> {
@@ -102,6 +104,8 @@ export class TradeWriter {
   private readonly batchSymbols: number[] = [];
   private loop: Promise<void> | undefined;
   private fatal: Error | undefined;
+  /** Trades dropped at write time because their id was already committed (see writeBatch step 1). */
+  skippedCommitted = 0;
 
   constructor(private readonly options: TradeWriterOptions) {
     this.maxBatch = options.maxBatch ?? 10_000;
@@ -285,12 +289,19 @@ export class TradeWriter {
     const producer = this.producer!;
     const started = Date.now();
     const n = Math.min(buffer.size, this.maxBatch);
-    // 1. the batch: values encoded back to back into one chunk, messages from a reused pool.
+    // 1. the batch: values encoded back to back into one chunk, messages from a reused pool. A trade at or
+    //    below its symbol's committed id is already in the topic (written by an earlier instance of ours
+    //    before a takeover, or found committed after an uncertain commit): it is dropped, never written twice.
     let pos = 0;
     let trades = 0;
+    let count = 0;
     const messages = this.messages;
     for (let i = 0; i < n; i++) {
       const p = buffer.at(i);
+      if (buffer.kind[p] === KIND_TRADE && buffer.aggId[p]! <= this.committedIdOf(buffer.symbol[p]!)) {
+        this.skippedCommitted++;
+        continue;
+      }
       let end = tradeWire.writeFrom(buffer, p, this.chunk, pos);
       if (end < 0) {
         // Grow into a fresh chunk; the views already taken keep the old one alive until the batch is sent.
@@ -298,8 +309,9 @@ export class TradeWriter {
         pos = 0;
         end = tradeWire.writeFrom(buffer, p, this.chunk, 0);
       }
-      let m = messages[i];
-      if (m === undefined) m = messages[i] = { key: null, value: null, partition: 0 };
+      let m = messages[count];
+      if (m === undefined) m = messages[count] = { key: null, value: null, partition: 0 };
+      count++;
       m.value = this.chunk.subarray(pos, end);
       m.partition = buffer.partition[p]!;
       pos = end;
@@ -315,13 +327,12 @@ export class TradeWriter {
         m.key = null;
       }
     }
-    messages.length = Math.max(messages.length, n);
-    const tradeMessages = n === messages.length ? messages : messages.slice(0, n);
+    const tradeMessages = count === messages.length ? messages : messages.slice(0, count);
     // Last id per symbol in this batch (the buffer is in order per symbol).
     const lastId = new Map<number, [number, number]>();
     for (let i = 0; i < n; i++) {
       const p = buffer.at(i);
-      if (buffer.kind[p] === KIND_TRADE) lastId.set(buffer.symbol[p]!, [buffer.aggId[p]!, buffer.tradeTime[p]!]);
+      if (buffer.kind[p] === KIND_TRADE && buffer.aggId[p]! > this.committedIdOf(buffer.symbol[p]!)) lastId.set(buffer.symbol[p]!, [buffer.aggId[p]!, buffer.tradeTime[p]!]);
     }
     const checkpoints: Message[] = [];
     for (const s of this.batchSymbols) {
@@ -334,7 +345,7 @@ export class TradeWriter {
     const entryMessages: Message[] = entries.map((e) => ({ key: e.symbol, value: symbolCodec.encode(e), partition: 0 }));
     const topicMessages = [];
     if (entryMessages.length > 0) topicMessages.push({ topic: topics.symbols, messages: entryMessages });
-    if (n > 0) topicMessages.push({ topic: topics.trades, messages: tradeMessages });
+    if (count > 0) topicMessages.push({ topic: topics.trades, messages: tradeMessages });
     if (checkpoints.length > 0) topicMessages.push({ topic: topics.producerState, messages: checkpoints });
     // 2. + 3.
     const txn = await producer.transaction();
@@ -372,18 +383,24 @@ export class TradeWriter {
     // Give a newer producer the time to commit its owner record before we look. A plain timer: this.sleep()
     // ends at the next notify() (every frame), and looking too early means recovering, which fences the
     // newer producer in turn.
-    await new Promise((resolve) => setTimeout(resolve, 2000));
-    try {
-      const { owner } = await this.readState();
-      if (owner !== undefined && owner.instance !== this.instance) {
-        this.fatal = this.fencedBy(owner);
-        this.stopping = true;
-        throw this.fatal;
+    // A newer producer commits its owner record right after it fenced us, but on a loaded machine that can
+    // take seconds: look for it for a while before concluding the fence came from elsewhere (a transaction
+    // timeout), because recovering would fence the newer producer in turn.
+    const deadline = Date.now() + OWNER_WAIT_MS;
+    do {
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      try {
+        const { owner } = await this.readState();
+        if (owner !== undefined && owner.instance !== this.instance) {
+          this.fatal = this.fencedBy(owner);
+          this.stopping = true;
+          throw this.fatal;
+        }
+      } catch (e) {
+        if (e === this.fatal) throw e;
+        // Cannot tell yet (Kafka away): look again, then let recovery (which re-checks the owner) decide.
       }
-    } catch (e) {
-      if (e === this.fatal) throw e;
-      // Cannot tell: recovery (which re-checks the owner after initialising) decides.
-    }
+    } while (Date.now() < deadline);
   }
 
   private fencedBy(owner: OwnerRecord): KlinestreamError {

@@ -410,6 +410,7 @@ export class Worker {
   private async applyColumns(p: number): Promise<void> {
     const cols = this.cols;
     if (cols.length === 0) return;
+    const last = this.rowOffset[cols.length - 1]!;
     await this.checkSymbols(p);
     let i = this.agg.ingestColumns(cols, 0);
     while (i < cols.length) {
@@ -432,26 +433,36 @@ export class Worker {
         this.toDlq(p, this.rowMessage[k]!, 'invalid', 'the aggregator rejected the values (non-positive price or quantity, bad ids or time)');
       }
     }
-    this.applied.set(p, this.rowOffset[cols.length - 1]! + 1);
+    this.applied.set(p, last + 1);
     cols.length = 0;
   }
 
-  /** Trades naming an index the directory does not know: catch up on `symbols`, else send them to the DLQ. */
+  /**
+   * Trades naming an index the directory does not know: catch up on `symbols`, else send them to the DLQ.
+   * A trade on a partition that is not its symbol's placement goes to the DLQ too: applying it would give
+   * the symbol a second owner (each symbol lives in exactly one partition, SPEC 2).
+   */
   private async checkSymbols(p: number): Promise<void> {
     const cols = this.cols;
-    let unknown = false;
+    let misfit = false;
     for (let k = 0; k < cols.length; k++) {
       const s = cols.symbol[k]!;
-      if (this.directory.nameOf(s) === undefined) unknown = true;
+      const home = this.directory.partitionOf(s);
+      if (this.directory.nameOf(s) === undefined || (home >= 0 && home !== p)) misfit = true;
       else if (this.agg.groupOf(s) !== p) this.agg.setSymbolGroup(s, p);
     }
-    if (!unknown) return;
+    if (!misfit) return;
     await this.symbols.catchUp();
     let w = 0;
     for (let k = 0; k < cols.length; k++) {
       const s = cols.symbol[k]!;
       if (this.directory.nameOf(s) === undefined) {
         this.toDlq(p, this.rowMessage[k]!, 'unknown-symbol', `symbol index ${s} is not in the symbols topic`);
+        continue;
+      }
+      const home = this.directory.partitionOf(s);
+      if (home >= 0 && home !== p) {
+        this.toDlq(p, this.rowMessage[k]!, 'wrong-partition', `symbol ${this.directory.nameOf(s)} lives in partition ${home}, not ${p}`);
         continue;
       }
       if (this.agg.groupOf(s) !== p) this.agg.setSymbolGroup(s, p);

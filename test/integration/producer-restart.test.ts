@@ -127,8 +127,9 @@ it('watermarks: idle partitions get them, none passes a trade still to be writte
   expect(idle.length).toBeGreaterThanOrEqual(2);
   for (const p of idle) {
     expect(content.trades[p]!.every((r) => r.kind === 'WATERMARK')).toBe(true);
-    // At 250 ms of event time each, over a timeline of ~340 s: hundreds.
-    expect(content.watermarks[p]!.length).toBeGreaterThan(200);
+    // Live, a watermark goes out on every 250 ms tick of wall time (250 ms of event time at the exchange's
+    // 1x): the ~28 s of wall time this 12x timeline takes, less the kill's downtime, give about a hundred.
+    expect(content.watermarks[p]!.length).toBeGreaterThan(60);
   }
   expect(heldFor.requests).toBeGreaterThanOrEqual(1);
   expect(heldFor.eventTimeMs).toBeGreaterThanOrEqual(20_000);
