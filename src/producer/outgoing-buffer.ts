@@ -123,6 +123,11 @@ export class OutgoingBuffer {
     this.size = 0;
   }
 
+  /** Keeps the first `n` records (those a transaction in flight is writing) and forgets the rest. */
+  truncate(n: number): void {
+    if (n < this.size) this.size = Math.max(0, n);
+  }
+
   /**
    * Keeps only the records for which `keep(position)` is true, in order (after a failed transaction whose
    * outcome was unknown: the ones that did commit are dropped). Slow path.

@@ -171,6 +171,11 @@ export class Producer implements SequencerSink {
       hooks: {
         committed: (records, trades, ms) => {
           this.tradesWritten += trades;
+          // Symbols deferred by a full buffer backfill what they missed once there is room again.
+          if (this.buffer.size <= this.buffer.capacity / 2) {
+            const n = this.sequencer.resumeDeferred();
+            if (n > 0) log.info('room in the outgoing buffer again: backfilling the trades deferred meanwhile', { symbols: n });
+          }
           this.metrics.transactions.inc({ outcome: 'committed' });
           this.metrics.transactionSeconds.observe(ms / 1000);
           this.metrics.batchRecords.observe(records);
@@ -226,7 +231,9 @@ export class Producer implements SequencerSink {
   release(symbol: number, r: AggTradeRecord): boolean {
     if (this.buffer.full) {
       if (this.fileMode) return false; // cannot happen: the file loop waits for room
-      this.dropBuffer();
+      // Kafka answers but cannot keep up (e.g. a large backfill): only this symbol waits (the sequencer
+      // defers it from this trade) and resumes once commits made room. Kafka away: drop the buffer.
+      if (!this.writer.healthy) this.dropBuffer();
       return false;
     }
     const p = this.directory.partitionOf(symbol);
@@ -282,17 +289,17 @@ export class Producer implements SequencerSink {
    */
   private dropBuffer(): void {
     const b = this.buffer;
+    // The head that a transaction in flight is writing stays: it commits (or is retried) as it is. Per symbol,
+    // the first dropped trade is where its backfill starts (the buffer is in id order per symbol).
+    const keep = this.writer.inFlight;
     const first = new Map<number, number>();
-    for (let i = 0; i < b.size; i++) {
+    for (let i = keep; i < b.size; i++) {
       const p = b.at(i);
       if (b.kind[p] === 0 && !first.has(b.symbol[p]!)) first.set(b.symbol[p]!, b.aggId[p]!);
     }
-    const records = b.size;
-    b.clear();
-    for (const [s, firstId] of first) {
-      const committed = this.writer.committedIdOf(s);
-      this.sequencer.defer(s, committed >= 0 ? committed + 1 : firstId, this.writer.committedTimeOf(s));
-    }
+    const records = b.size - keep;
+    b.truncate(keep);
+    for (const [s, firstId] of first) this.sequencer.defer(s, firstId, this.writer.committedTimeOf(s));
     this.metrics.bufferDrops.inc();
     this.log.error('Kafka has been unavailable too long: dropped the outgoing buffer; its trades are backfilled from REST once Kafka is back', {
       records, symbols: first.size, bufferCapacity: b.capacity,

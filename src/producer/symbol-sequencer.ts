@@ -67,6 +67,8 @@ export interface SequencerCounters {
   unfillableIds: number;
   heldDropped: number;
   deferredDiscarded: number;
+  /** Times a symbol was deferred (its trades to come from REST later): a full outgoing buffer. */
+  deferrals: number;
 }
 
 /** Live trades of one symbol waiting for its backfill: columns, grown on demand up to the per-symbol bound. */
@@ -141,7 +143,7 @@ class HeldTrades {
 
 export class SymbolSequencer {
   readonly counters: SequencerCounters = {
-    released: 0, releasedFromRest: 0, duplicates: 0, gapsFound: 0, gapsFilled: 0, unfillableGaps: 0, unfillableIds: 0, heldDropped: 0, deferredDiscarded: 0,
+    released: 0, releasedFromRest: 0, duplicates: 0, gapsFound: 0, gapsFilled: 0, unfillableGaps: 0, unfillableIds: 0, heldDropped: 0, deferredDiscarded: 0, deferrals: 0,
   };
   private readonly maxHeld: number;
   private readonly watchDelayMs: number;
@@ -366,6 +368,7 @@ export class SymbolSequencer {
    */
   defer(symbol: number, nextId: number, lastTradeTime: number): void {
     this.ensure(symbol + 1);
+    this.counters.deferrals++;
     this.nextId[symbol] = nextId;
     this.lastTime[symbol] = lastTradeTime;
     const held = this.held[symbol];

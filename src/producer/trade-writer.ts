@@ -89,6 +89,7 @@ export class TradeWriter {
   /** Committed id and trade time per symbol index (-1 = nothing committed). */
   committedId = new Float64Array(1024).fill(-1);
   committedTime = new Float64Array(1024).fill(-1);
+  /** Kafka answers (the last transaction or recovery succeeded). */
   healthy = false;
   transactions = 0;
   private producer: Producer | undefined;
@@ -106,6 +107,10 @@ export class TradeWriter {
   private fatal: Error | undefined;
   /** Trades dropped at write time because their id was already committed (see writeBatch step 1). */
   skippedCommitted = 0;
+  /** Records at the head of the buffer that the transaction in flight is writing (0 when none is). */
+  inFlight = 0;
+  /** Per symbol, the last trade id taken into the batch being built (dedupe within one batch). */
+  private batchLast = new Float64Array(0);
 
   constructor(private readonly options: TradeWriterOptions) {
     this.maxBatch = options.maxBatch ?? 10_000;
@@ -296,11 +301,17 @@ export class TradeWriter {
     let trades = 0;
     let count = 0;
     const messages = this.messages;
+    if (this.batchLast.length < this.committedId.length) this.batchLast = new Float64Array(this.committedId.length).fill(-1);
     for (let i = 0; i < n; i++) {
       const p = buffer.at(i);
-      if (buffer.kind[p] === KIND_TRADE && buffer.aggId[p]! <= this.committedIdOf(buffer.symbol[p]!)) {
-        this.skippedCommitted++;
-        continue;
+      if (buffer.kind[p] === KIND_TRADE) {
+        const s = buffer.symbol[p]!;
+        const id = buffer.aggId[p]!;
+        if (id <= this.committedIdOf(s) || (s < this.batchLast.length && id <= this.batchLast[s]!)) {
+          this.skippedCommitted++;
+          continue;
+        }
+        if (s < this.batchLast.length) this.batchLast[s] = id;
       }
       let end = tradeWire.writeFrom(buffer, p, this.chunk, pos);
       if (end < 0) {
@@ -332,11 +343,15 @@ export class TradeWriter {
     const lastId = new Map<number, [number, number]>();
     for (let i = 0; i < n; i++) {
       const p = buffer.at(i);
-      if (buffer.kind[p] === KIND_TRADE && buffer.aggId[p]! > this.committedIdOf(buffer.symbol[p]!)) lastId.set(buffer.symbol[p]!, [buffer.aggId[p]!, buffer.tradeTime[p]!]);
+      if (buffer.kind[p] !== KIND_TRADE) continue;
+      const s = buffer.symbol[p]!;
+      const before = lastId.get(s);
+      if (buffer.aggId[p]! > this.committedIdOf(s) && (before === undefined || buffer.aggId[p]! > before[0])) lastId.set(s, [buffer.aggId[p]!, buffer.tradeTime[p]!]);
     }
     const checkpoints: Message[] = [];
     for (const s of this.batchSymbols) {
       this.inBatch[s] = 0;
+      if (s < this.batchLast.length) this.batchLast[s] = -1;
       const [id, time] = lastId.get(s)!;
       checkpoints.push({ key: directory.nameOf(s)!, value: encodeCheckpoint(id, time), partition: 0 });
     }
@@ -347,14 +362,19 @@ export class TradeWriter {
     if (entryMessages.length > 0) topicMessages.push({ topic: topics.symbols, messages: entryMessages });
     if (count > 0) topicMessages.push({ topic: topics.trades, messages: tradeMessages });
     if (checkpoints.length > 0) topicMessages.push({ topic: topics.producerState, messages: checkpoints });
-    // 2. + 3.
-    const txn = await producer.transaction();
+    // 2. + 3. The first n records stay in the buffer meanwhile, and a buffer drop keeps them (inFlight).
+    this.inFlight = n;
     try {
-      await txn.sendBatch({ topicMessages, acks: -1 });
-      await txn.commit();
-    } catch (e) {
-      await txn.abort().catch(() => undefined);
-      throw e;
+      const txn = await producer.transaction();
+      try {
+        await txn.sendBatch({ topicMessages, acks: -1 });
+        await txn.commit();
+      } catch (e) {
+        await txn.abort().catch(() => undefined);
+        throw e;
+      }
+    } finally {
+      this.inFlight = 0;
     }
     // 4.
     buffer.drop(n);

@@ -8,7 +8,7 @@ import { randomInt } from 'node:crypto';
 import * as fs from 'node:fs';
 import type { Kline } from '../../src/codec/records';
 import { mergedFrames, type MergedFrames } from '../support/multi-symbol-frames';
-import { runCli } from './helpers';
+import { runCli, testKafka } from './helpers';
 import {
   allKlineRecords, appEnv, appPrefix, deleteApp, expectOk, finalsOf, groupLag, killAll, klineKey, sortKlines, startCli, waitFor, type Running,
 } from './pipeline-helpers';
@@ -32,6 +32,18 @@ afterAll(async () => {
   fs.rmSync(frames.dir, { recursive: true, force: true });
 });
 
+async function endOffsetSum(topic: string): Promise<number> {
+  const admin = testKafka().admin();
+  await admin.connect();
+  try {
+    return (await admin.fetchTopicOffsets(topic)).reduce((n, o) => n + Number(o.high), 0);
+  } catch {
+    return 0; // not created yet
+  } finally {
+    await admin.disconnect();
+  }
+}
+
 it('kill -9 of workers at random moments changes no final kline and no version', async () => {
   const env = (prefix: string) => appEnv(prefix, { KLINESTREAM_PARTITIONS: '6' });
 
@@ -48,8 +60,17 @@ it('kill -9 of workers at random moments changes no final kline and no version',
   processes.push(...workers);
   let kills = 0;
   const startedAt = Date.now();
+  let published = 0;
   while (kills < 6 || producer.child.exitCode === null) {
-    await new Promise((r) => setTimeout(r, 300 + randomInt(1500)));
+    // While the producer writes, each kill comes after the group published something since the last one
+    // (so that a restarted worker has published state to restore, and republishes), then at a random moment.
+    if (producer.child.exitCode === null) await waitFor('klines published since the last kill', async () => {
+      const now = await endOffsetSum(`${storm}klines`);
+      if (now <= published) return false;
+      published = now;
+      return true;
+    }, 60_000, 200);
+    await new Promise((r) => setTimeout(r, randomInt(1500)));
     const i = randomInt(3);
     const victim = workers[i]!;
     victim.child.kill('SIGKILL');

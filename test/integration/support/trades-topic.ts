@@ -290,10 +290,10 @@ export async function readCheckpoints(prefix: string, kafka?: Kafka): Promise<Ma
 }
 
 /** Polls the checkpoints until every expected symbol's last id is committed (true), or `timeoutMs` passed (false). */
-export async function waitForCheckpoints(prefix: string, expected: Map<string, readonly StandinTrade[]>, timeoutMs: number): Promise<boolean> {
+export async function waitForCheckpoints(prefix: string, expected: Map<string, readonly StandinTrade[]>, timeoutMs: number, kafka?: Kafka): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const c = await readCheckpoints(prefix);
+    const c = await readCheckpoints(prefix, kafka);
     if ([...expected].every(([s, list]) => c.get(s) === list[list.length - 1]!.aggId)) return true;
     if (Date.now() > deadline) return false;
     await new Promise((r) => setTimeout(r, 500));
