@@ -31,7 +31,14 @@ export function topicSpecs(config: Config): TopicSpec[] {
     // One partition: a total order of symbol assignments, read whole by every producer and worker.
     { role: 'symbols', name: n.symbols, partitions: 1, followsTrades: false, configs: { ...compacted } },
     { role: 'klines', name: n.klines, partitions: config.partitions, followsTrades: false, configs: { 'cleanup.policy': 'delete', 'retention.ms': String(config.klinesRetentionMs) } },
-    { role: 'klineState', name: n.klineState, partitions: config.partitions, followsTrades: true, configs: { ...compacted } },
+    // Restore reads a partition of `kline-state` whole, so its uncompacted tail must stay short: every flush
+    // writes the state of every changed symbol, and only closed segments are compacted. One-minute segments
+    // and an eager cleaner keep a restore at about (symbols + one minute of state records), not all since
+    // the last daily roll.
+    {
+      role: 'klineState', name: n.klineState, partitions: config.partitions, followsTrades: true,
+      configs: { ...compacted, 'segment.ms': '60000', 'min.cleanable.dirty.ratio': '0.1' },
+    },
     { role: 'tradesDlq', name: n.tradesDlq, partitions: 1, followsTrades: false, configs: { 'cleanup.policy': 'delete', 'retention.ms': String(30 * DAY_MS) } },
     { role: 'producerState', name: n.producerState, partitions: 1, followsTrades: false, configs: { ...compacted } },
   ];

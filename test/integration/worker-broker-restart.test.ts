@@ -54,4 +54,4 @@ it('a broker restart in the middle of the stream changes no final kline', async 
   const offline = await expectOk(runCli(['aggregate', '--source', `file:${frames.file}`, '--format', 'json']), 'aggregate');
   const expected = sortKlines(offline.stdout.trim().split('\n').map((l) => JSON.parse(l) as Kline));
   expect(sortKlines(await finalsOf(env))).toEqual(expected);
-}, 300_000);
+}, 540_000);
