@@ -16,6 +16,7 @@ import { KlineBatch } from '../../src/aggregation/kline-batch';
 import { TradeColumns } from '../../src/aggregation/trade-columns';
 import { AllSlotsAggregator } from './all-slots-aggregator';
 import { NaiveAggregator } from './naive-aggregator';
+import { prng } from './bench-input';
 
 const { values } = parseArgs({ options: { trades: { type: 'string' }, runs: { type: 'string' }, symbols: { type: 'string' } } });
 const TRADES = Number(values.trades ?? 5_000_000);
@@ -25,18 +26,6 @@ const FLUSH_EVERY = 65_536; // trades between flushes inside the timed loop, as 
 const CHUNK = 4_096; // trades per ingestColumns() call, like one Kafka fetch batch; a watermark after each
 const FLUSH_EVERY_CHUNKS = FLUSH_EVERY / CHUNK;
 const WARM_CHUNKS = 256; // 1,048,576 trades fed to each new aggregator before its timed loop
-
-/** Deterministic PRNG (mulberry32) so every run and every machine sees the same input. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface Input {
   symbol: Int32Array;

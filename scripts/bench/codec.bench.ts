@@ -25,6 +25,7 @@ import { KlineWireWriter } from '../../src/codec/kline-wire';
 import type { Kline, Trade, TradeKind } from '../../src/codec/records';
 import { SchemaCatalogue, findPackageRoot } from '../../src/codec/schema-catalogue';
 import { TRADE_MAX_RECORD_BYTES, TRADE_OK, TradeWireReader, TradeWireWriter, type TradeRecordColumns } from '../../src/codec/trade-wire';
+import { prng } from './bench-input';
 
 const { values } = parseArgs({ options: { records: { type: 'string' }, runs: { type: 'string' }, data: { type: 'string' }, synthetic: { type: 'boolean' } } });
 const RECORDS = Number(values.records ?? 1_000_000);
@@ -36,18 +37,6 @@ const CHUNK_BYTES = 1 << 20; // encode target, rewound when full (as an arena af
 const TRADE_ID = 7;
 const KLINE_ID = 8;
 const KINDS: readonly TradeKind[] = ['TRADE', 'WATERMARK', 'HANDOVER'];
-
-/** Deterministic PRNG (mulberry32), as in aggregator.bench.ts. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Struct-of-arrays trade source (the producer's OutgoingBuffer has this shape). */
 class TradeRows implements TradeRecordColumns {

@@ -20,18 +20,17 @@
  * N frames (references, not copies) before any timing. Both paths are checked to produce byte-identical
  * records for every distinct frame first.
  */
-import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { performance, PerformanceObserver } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { AvroCodec } from '../../src/codec/avro-codec';
 import type { Trade } from '../../src/codec/records';
-import { SchemaCatalogue, findPackageRoot } from '../../src/codec/schema-catalogue';
+import { SchemaCatalogue } from '../../src/codec/schema-catalogue';
 import { TRADE_MAX_RECORD_BYTES, TradeWireWriter } from '../../src/codec/trade-wire';
 import { AggTradeFrameParser, FrameResult, createAggTradeRecord } from '../../src/exchange/aggtrade-frame';
 import { FrameFileReader } from '../../src/exchange/frame-file';
 import { OutgoingBuffer } from '../../src/producer/outgoing-buffer';
 import { SymbolDirectory } from '../../src/symbols/symbol-directory';
+import { frameFiles, referenceDataDir } from './bench-input';
 
 const { values } = parseArgs({ options: { frames: { type: 'string' }, runs: { type: 'string' }, data: { type: 'string' } } });
 const FRAMES = Number(values.frames ?? 1_000_000);
@@ -41,23 +40,6 @@ const PARTITIONS = 6; // KLINESTREAM_PARTITIONS default
 const BATCH = 4_096; // records encoded per TradeWriter-style batch (the producer's maxBatch is 10,000; same per-record work)
 const CHUNK_BYTES = 1 << 20; // encode target, rewound when nearly full (TradeWriter reuses one 1 MiB chunk)
 const LIMIT = CHUNK_BYTES - 1024;
-
-function dataDir(): string {
-  const dir = values.data ?? process.env.KLINESTREAM_DATA_DIR ?? path.resolve(findPackageRoot(), '..', 'shared', 'data', 'binance');
-  if (!fs.existsSync(dir)) throw new Error(`reference data not found at ${dir}; pass --data DIR or set KLINESTREAM_DATA_DIR to the shared/data/binance folder`);
-  return dir;
-}
-
-/** `aggtrade-frames*.jsonl.gz` anywhere below `dir`, sorted (so every run sees the same order). */
-function frameFiles(dir: string): string[] {
-  const out: string[] = [];
-  for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
-    const p = path.join(dir, e.name);
-    if (e.isDirectory()) out.push(...frameFiles(p));
-    else if (/^aggtrade-frames.*\.jsonl\.gz$/.test(e.name)) out.push(p);
-  }
-  return out.sort();
-}
 
 /** Every frame line of the files, each in its own Buffer (what a WebSocket message is). */
 async function loadFrames(files: string[]): Promise<Buffer[]> {
@@ -115,7 +97,7 @@ const mk = (name: string, run: () => number): Contender => ({ name, run, rates: 
 
 async function main(): Promise<void> {
   if (!(globalThis as { gc?: unknown }).gc) process.stdout.write('note: run with node --expose-gc for a clean heap before each timed run\n');
-  const dir = dataDir();
+  const dir = referenceDataDir(values.data);
   const files = frameFiles(dir);
   if (files.length === 0) throw new Error(`no aggtrade-frames*.jsonl.gz below ${dir}`);
   const distinct = await loadFrames(files);

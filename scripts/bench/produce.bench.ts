@@ -38,7 +38,7 @@ import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { gzipSync } from 'node:zlib';
 import { Partitioners, type Kafka, type Message } from 'kafkajs';
-import { SchemaCatalogue, findPackageRoot } from '../../src/codec/schema-catalogue';
+import { SchemaCatalogue } from '../../src/codec/schema-catalogue';
 import { TradeWireWriter, TRADE_MAX_RECORD_BYTES } from '../../src/codec/trade-wire';
 import { loadConfig, topicNames, type Config } from '../../src/config/config';
 import { AggTradeFrameParser, FrameResult, createAggTradeRecord } from '../../src/exchange/aggtrade-frame';
@@ -51,6 +51,7 @@ import { OutgoingBuffer } from '../../src/producer/outgoing-buffer';
 import { Producer } from '../../src/producer/producer';
 import type { Connection } from '../../src/stack/stack';
 import { SymbolDirectory } from '../../src/symbols/symbol-directory';
+import { frameFiles, referenceDataDir } from './bench-input';
 
 const { values } = parseArgs({ options: { trades: { type: 'string' }, runs: { type: 'string' }, data: { type: 'string' }, keep: { type: 'boolean' } } });
 const TRADES = Number(values.trades ?? 400_000);
@@ -61,22 +62,6 @@ const BENCH = `bench-${randomBytes(4).toString('hex')}-`;
 const log = createLogger({ level: 'warn', bindings: { cmd: 'bench' } });
 
 // ---- input
-
-function dataDir(): string {
-  const dir = values.data ?? process.env.KLINESTREAM_DATA_DIR ?? path.resolve(findPackageRoot(), '..', 'shared', 'data', 'binance');
-  if (!fs.existsSync(dir)) throw new Error(`reference data not found at ${dir}; pass --data DIR or set KLINESTREAM_DATA_DIR to the shared/data/binance folder`);
-  return dir;
-}
-
-function frameFiles(dir: string): string[] {
-  const out: string[] = [];
-  for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
-    const p = path.join(dir, e.name);
-    if (e.isDirectory()) out.push(...frameFiles(p));
-    else if (/^aggtrade-frames.*\.jsonl\.gz$/.test(e.name)) out.push(p);
-  }
-  return out.sort();
-}
 
 type AggTradeJson = { e: string; E: number; s: string; a: number; p: string; q: string; f: number; l: number; T: number; m: boolean };
 type FrameJson = { stream: string; data: AggTradeJson };
@@ -293,7 +278,7 @@ async function main(): Promise<void> {
   try {
     // ---- inputs, before any timing
     SchemaCatalogue.load(); // fail early on a broken checkout
-    const dir = dataDir();
+    const dir = referenceDataDir(values.data);
     const files = frameFiles(dir);
     const segments = await loadSegments(files);
     if (segments.length === 0) throw new Error(`no aggTrade frames in aggtrade-frames*.jsonl.gz below ${dir}`);

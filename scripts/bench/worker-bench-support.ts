@@ -12,22 +12,13 @@ import { loadConfig, type Config } from '../../src/config/config';
 import { kafkaClient } from '../../src/kafka/client';
 import { createLogger, type Logger } from '../../src/observability/log';
 import type { Connection } from '../../src/stack/stack';
+import { prng } from './bench-input';
+
+export { prng };
 
 export const PARTITIONS = 4;
 export const CLI = path.resolve(__dirname, '../../src/cli/main.js');
 export const CHILD = path.resolve(__dirname, 'worker-child.js');
-
-/** Deterministic PRNG (mulberry32), as in aggregator.bench.ts. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Zipf-like activity (exponent 1) over n symbols: draws a symbol number. */
 export function zipf(n: number, rnd: () => number): () => number {

@@ -11,6 +11,8 @@
  * join, restores, caught up) are also sent to the parent over IPC with the time they were written, and the
  * summary with the process's memory at the end.
  */
+// As the CLI does, before kafkajs loads: the linear message grouping (src/kafka/kafkajs-patch.ts).
+import '../../src/kafka/kafkajs-patch';
 import { loadConfig } from '../../src/config/config';
 import { kafkaClient } from '../../src/kafka/client';
 import { createLogger } from '../../src/observability/log';
