@@ -1,7 +1,7 @@
 /**
  * Worker benchmarks on a real Kafka (issue 8), all measured in the same run:
  *
- *   1. throughput: trades/s from `trades` to `klines` with 1 and 2 workers, next to a bare kafkajs eachBatch
+ *   1. throughput: trades/s from `trades` to `klines` with 1 and 2 workers (and 1 under exactly-once), next to a bare kafkajs eachBatch
  *      consumer that only counts the same topic's messages. The topic is filled before any timing, by the
  *      real producer (`klinestream produce --source file:<frames> --speed max`: SymbolEntry records, Avro
  *      trades keyed by symbol index on each symbol's placement partition, watermarks every 250 ms of event
@@ -173,6 +173,8 @@ async function throughput(admin: Admin): Promise<void> {
     ['bare kafkajs eachBatch (count only)', (tag) => bare(env, names.trades, ends, tag, tradeCount)],
     ['1 worker', (tag) => workers(1, env, admin, names.trades, total, `w1-${tag}`, tradeCount)],
     ['2 workers (one group)', (tag) => workers(2, env, admin, names.trades, total, `w2-${tag}`, tradeCount)],
+    // Issue 9: the same single worker with its flushes as Kafka transactions (one per input partition).
+    ['1 worker, --guarantee exactly-once', (tag) => workers(1, { ...env, KLINESTREAM_GUARANTEE: 'exactly-once' }, admin, names.trades, total, `w1eos-${tag}`, tradeCount)],
   ];
   const results = contenders.map(() => [] as Outcome[]);
   for (let r = 0; r < RUNS; r++) {
