@@ -40,10 +40,7 @@ export const workCommand: Command = {
     // Test-only fault injection (see src/worker/faults.ts); validated here with the rest.
     const faults = Faults.parse(process.env.KLINESTREAM_TEST_FAULTS);
     const log = createLogger({ level: config.logLevel, bindings: { cmd: 'work', pid: process.pid } });
-    const connection = await resolveConnection(config, log);
-    const registry = createRegistry('worker');
-    const metrics = await serveMetrics(registry, config.metricsPort, log);
-    const registration = registerProcess(config, { role: 'worker', metricsUrl: metrics.url });
+    // Signals first: a SIGTERM while still starting up (connecting, registering) ends the run cleanly too.
     const abort = new AbortController();
     const onSignal = (signal: NodeJS.Signals) => {
       if (abort.signal.aborted) return;
@@ -52,6 +49,10 @@ export const workCommand: Command = {
     };
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
+    const connection = await resolveConnection(config, log);
+    const registry = createRegistry('worker');
+    const metrics = await serveMetrics(registry, config.metricsPort, log);
+    const registration = registerProcess(config, { role: 'worker', metricsUrl: metrics.url });
     try {
       const worker = new Worker({ config, connection, log, registry, signal: abort.signal, untilCaughtUp: args.values['until-caught-up'] === true, faults });
       const s = await worker.run();

@@ -56,7 +56,7 @@ it('kill -9 of workers at random moments changes no final kline and no version',
   // The storm: producer and three workers at once; every so often one worker dies by kill -9 and comes back.
   const producer = startCli(['produce', '--source', `file:${frames.file}`, '--speed', '40x'], env(storm));
   processes.push(producer);
-  const workers: Running[] = [0, 1, 2].map(() => startCli(['work'], env(storm)));
+  const workers: Running[] = [0, 1, 2].map(() => startCli(['work'], { ...env(storm), KLINESTREAM_LOG_LEVEL: 'info' }));
   processes.push(...workers);
   let kills = 0;
   const startedAt = Date.now();
@@ -76,13 +76,15 @@ it('kill -9 of workers at random moments changes no final kline and no version',
     victim.child.kill('SIGKILL');
     await victim.exited;
     kills++;
-    workers[i] = startCli(['work'], env(storm));
+    workers[i] = startCli(['work'], { ...env(storm), KLINESTREAM_LOG_LEVEL: 'info' });
     processes.push(workers[i]!);
     if (Date.now() - startedAt > 150_000) throw new Error('the producer did not finish within 150 s');
   }
   expect((await producer.exited).code).toBe(0);
   // No more kills: the group catches up by itself.
   await waitFor('the storm group to catch up', async () => (await groupLag(storm)) === 0, 120_000, 500);
+  // A worker restarted by the last kill may still be starting: SIGTERM it once it runs (its handler is set).
+  await Promise.all(workers.map((w) => waitFor('the worker to run', () => w.stderr.includes('"msg":"worker running"'), 60_000)));
   for (const w of workers) w.child.kill('SIGTERM');
   for (const w of workers) expect((await w.exited).code).toBe(0);
 

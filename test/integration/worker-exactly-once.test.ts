@@ -35,7 +35,7 @@ afterAll(async () => {
 it('kill -9 under exactly-once: read_committed sees every version at most once and every final exactly once', async () => {
   const producer = startCli(['produce', '--source', `file:${frames.file}`, '--speed', '40x'], env);
   processes.push(producer);
-  const workers: Running[] = [0, 1, 2].map(() => startCli(['work'], env));
+  const workers: Running[] = [0, 1, 2].map(() => startCli(['work'], { ...env, KLINESTREAM_LOG_LEVEL: 'info' }));
   processes.push(...workers);
   let kills = 0;
   await withProcessLogs(processes, async () => {
@@ -47,12 +47,14 @@ it('kill -9 under exactly-once: read_committed sees every version at most once a
       victim.child.kill('SIGKILL');
       await victim.exited;
       kills++;
-      workers[i] = startCli(['work'], env);
+      workers[i] = startCli(['work'], { ...env, KLINESTREAM_LOG_LEVEL: 'info' });
       processes.push(workers[i]!);
       if (Date.now() - startedAt > 150_000) throw new Error('the producer did not finish within 150 s');
     }
     expect((await producer.exited).code).toBe(0);
     await waitFor('the group to catch up', async () => (await groupLag(prefix)) === 0, 150_000, 500);
+    // A worker restarted by the last kill may still be starting: SIGTERM it once it runs (its handler is set).
+    await Promise.all(workers.map((w) => waitFor('the worker to run', () => w.stderr.includes('"msg":"worker running"'), 60_000)));
     for (const w of workers) w.child.kill('SIGTERM');
     for (const w of workers) expect((await w.exited).code).toBe(0);
   });

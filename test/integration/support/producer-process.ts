@@ -101,16 +101,21 @@ export class ProducerProcess {
   /** Polls the log for a line with this message (and, optionally, matching `where`). */
   async waitForLog(msg: string, timeoutMs = 30_000, where: (l: LogLine) => boolean = () => true): Promise<LogLine> {
     let found: LogLine | undefined;
-    await pollUntil(`producer log "${msg}"`, () => {
-      found = this.logs().find((l) => l.msg === msg && where(l));
-      if (found === undefined && !this.running) throw new Error(`the producer exited (${JSON.stringify(this.exit)}) before logging "${msg}":\n${this.stderrTail()}`);
-      return found !== undefined;
-    }, timeoutMs);
+    try {
+      await pollUntil(`producer log "${msg}"`, () => {
+        found = this.logs().find((l) => l.msg === msg && where(l));
+        if (found === undefined && !this.running) throw new Error(`the producer exited (${JSON.stringify(this.exit)}) before logging "${msg}":\n${this.stderrTail()}`);
+        return found !== undefined;
+      }, timeoutMs);
+    } catch (e) {
+      if (e instanceof Error && !e.message.includes(this.stderrTail(200))) e.message += `\nthe producer's stderr so far:\n${this.stderrTail()}`;
+      throw e;
+    }
     return found!;
   }
 
   /** "producer ready" and "streaming" (live) were logged: topics, schemas, checkpoints and the stream pool are set up. */
-  async ready(timeoutMs = 60_000): Promise<void> {
+  async ready(timeoutMs = 120_000): Promise<void> {
     await this.waitForLog('producer ready', timeoutMs);
   }
 
