@@ -92,21 +92,22 @@ it('kill -9 of workers at random moments changes no final kline and no version',
   expect(stormFinals.length).toBe(reference.length);
   expect(stormFinals).toEqual(reference);
 
-  // Every version of a kline, however often it was republished, carries the same values.
+  // Every version of a kline, however often it was republished, carries the same values. (Whether a kill
+  // lands between publish and commit, where versions repeat, is up to chance here; worker-faults.test.ts
+  // dies exactly there.)
   const seen = new Map<string, Kline>();
-  let repeats = 0;
+  const differing: string[] = [];
   for (const k of await allKlineRecords(`${storm}klines`)) {
     const key = `${klineKey(k)}|${k.version}`;
     const before = seen.get(key);
     if (before === undefined) seen.set(key, k);
-    else {
-      repeats++;
-      expect(k).toEqual(before);
-    }
+    else if (JSON.stringify(k) !== JSON.stringify(before)) differing.push(key);
   }
-  // kill -9 between publish and commit republishes: the test saw the protocol being exercised.
-  expect(repeats).toBeGreaterThan(0);
+  expect(differing).toEqual([]);
   expect(kills).toBeGreaterThanOrEqual(5);
+  // The kills were real takeovers: restarted workers restored partitions that had state.
+  const restoredWithState = processes.flatMap((w) => w.stderr.split('\n')).filter((l) => l.includes('"msg":"partition restored from kline-state"') && !l.includes('"symbols":0,'));
+  expect(restoredWithState.length).toBeGreaterThan(0);
 
   // And both equal the offline aggregation of the same frames.
   const offline = await expectOk(runCli(['aggregate', '--source', `file:${frames.file}`, '--format', 'json']), 'aggregate');
