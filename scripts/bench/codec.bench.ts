@@ -24,7 +24,7 @@ import { AvroCodec } from '../../src/codec/avro-codec';
 import { KlineWireWriter } from '../../src/codec/kline-wire';
 import type { Kline, Trade, TradeKind } from '../../src/codec/records';
 import { SchemaCatalogue, findPackageRoot } from '../../src/codec/schema-catalogue';
-import { TRADE_MAX_RECORD_BYTES, TRADE_OK, TradeWireReader, TradeWireWriter, type TradeRecordColumns } from '../../src/codec/trade-wire';
+import { TRADE_MAX_RECORD_BYTES, TRADE_OK, TradeRows, TradeWireReader, TradeWireWriter } from '../../src/codec/trade-wire';
 import { prng } from './bench-input';
 
 const { values } = parseArgs({ options: { records: { type: 'string' }, runs: { type: 'string' }, data: { type: 'string' }, synthetic: { type: 'boolean' } } });
@@ -39,32 +39,8 @@ const KLINE_ID = 8;
 const KINDS: readonly TradeKind[] = ['TRADE', 'WATERMARK', 'HANDOVER'];
 
 /** Struct-of-arrays trade source (the producer's OutgoingBuffer has this shape). */
-class TradeRows implements TradeRecordColumns {
-  readonly kind: Uint8Array;
-  readonly symbol: Int32Array;
-  readonly aggId: Float64Array;
-  readonly firstTradeId: Float64Array;
-  readonly lastTradeId: Float64Array;
-  readonly price: Float64Array;
-  readonly quantity: Float64Array;
-  readonly tradeTime: Float64Array;
-  readonly eventTime: Float64Array;
-  readonly isBuyerMaker: Uint8Array;
-  readonly targetPartition: Int32Array;
+class BenchTradeRows extends TradeRows {
   length = 0;
-  constructor(n: number) {
-    this.kind = new Uint8Array(n);
-    this.symbol = new Int32Array(n);
-    this.aggId = new Float64Array(n);
-    this.firstTradeId = new Float64Array(n);
-    this.lastTradeId = new Float64Array(n);
-    this.price = new Float64Array(n);
-    this.quantity = new Float64Array(n);
-    this.tradeTime = new Float64Array(n);
-    this.eventTime = new Float64Array(n);
-    this.isBuyerMaker = new Uint8Array(n);
-    this.targetPartition = new Int32Array(n).fill(-1);
-  }
   push(symbol: number, a: number, f: number, l: number, p: number, q: number, t: number, e: number, m: boolean): void {
     const i = this.length++;
     this.symbol[i] = symbol;
@@ -93,10 +69,10 @@ function dataDir(): string | undefined {
 }
 
 /** Every aggTrade of every `*\/aggtrade-frames.jsonl.gz` under `dir` (up to POOL), symbols numbered in order of appearance. */
-function realTrades(dir: string): { rows: TradeRows; names: string[]; files: number } | undefined {
+function realTrades(dir: string): { rows: BenchTradeRows; names: string[]; files: number } | undefined {
   const files = fs.readdirSync(dir).map((d) => path.join(dir, d, 'aggtrade-frames.jsonl.gz')).filter((f) => fs.existsSync(f)).sort();
   if (files.length === 0) return undefined;
-  const rows = new TradeRows(POOL);
+  const rows = new BenchTradeRows(POOL);
   const names: string[] = [];
   const index = new Map<string, number>();
   for (const file of files) {
@@ -114,10 +90,10 @@ function realTrades(dir: string): { rows: TradeRows; names: string[]; files: num
 }
 
 /** Synthetic: 500 symbols (Zipf-like), exchange-sized ids and epoch ms, random-walk prices. */
-function syntheticTrades(): { rows: TradeRows; names: string[] } {
+function syntheticTrades(): { rows: BenchTradeRows; names: string[] } {
   const rnd = prng(42);
   const symbols = 500;
-  const rows = new TradeRows(POOL);
+  const rows = new BenchTradeRows(POOL);
   const lastPrice = Float64Array.from({ length: symbols }, () => 10 + rnd() * 1000);
   const nextId = new Float64Array(symbols).fill(2_000_000_000);
   let time = Date.parse('2024-07-18T00:00:00Z');

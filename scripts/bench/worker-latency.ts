@@ -20,7 +20,7 @@ import * as path from 'node:path';
 import { Partitioners, type Admin, type Producer } from 'kafkajs';
 import { SchemaCatalogue } from '../../src/codec/schema-catalogue';
 import { registerValueCodec, valueDecoder } from '../../src/codec/topic-codecs';
-import { TradeWireWriter, type TradeRecordColumns } from '../../src/codec/trade-wire';
+import { TradeRows, TradeWireWriter } from '../../src/codec/trade-wire';
 import { topicNames } from '../../src/config/config';
 import { registryClient } from '../../src/kafka/client';
 import { SymbolDirectory } from '../../src/symbols/symbol-directory';
@@ -30,34 +30,6 @@ import {
 } from './worker-bench-support';
 
 const WARM_UP_MS = 5000;
-
-/** Rows of outgoing trades in the shape TradeWireWriter reads. */
-class Rows implements TradeRecordColumns {
-  readonly kind: Uint8Array;
-  readonly symbol: Int32Array;
-  readonly aggId: Float64Array;
-  readonly firstTradeId: Float64Array;
-  readonly lastTradeId: Float64Array;
-  readonly price: Float64Array;
-  readonly quantity: Float64Array;
-  readonly tradeTime: Float64Array;
-  readonly eventTime: Float64Array;
-  readonly isBuyerMaker: Uint8Array;
-  readonly targetPartition: Int32Array;
-  constructor(n: number) {
-    this.kind = new Uint8Array(n);
-    this.symbol = new Int32Array(n);
-    this.aggId = new Float64Array(n);
-    this.firstTradeId = new Float64Array(n);
-    this.lastTradeId = new Float64Array(n);
-    this.price = new Float64Array(n);
-    this.quantity = new Float64Array(n);
-    this.tradeTime = new Float64Array(n);
-    this.eventTime = new Float64Array(n);
-    this.isBuyerMaker = new Uint8Array(n);
-    this.targetPartition = new Int32Array(n).fill(-1);
-  }
-}
 
 async function tradeWire(env: NodeJS.ProcessEnv, prefix: string) {
   const { kafka, config, connection } = benchKafka(env, 'wbench-latency');
@@ -101,7 +73,7 @@ export async function pacedTrades(o: PacedOptions): Promise<{ sent: number; send
     k.writeInt32BE(s, 0);
     return k;
   });
-  const rows = new Rows(65_536);
+  const rows = new TradeRows(65_536);
   let chunk = Buffer.allocUnsafe(4 << 20);
   const sendMs: number[] = [];
   let sent = 0;

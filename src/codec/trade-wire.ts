@@ -346,6 +346,34 @@ export interface TradeRecordColumns {
   readonly targetPartition: Int32Array;
 }
 
+/** Plain `n`-row columns for TradeWireWriter (tests, benchmarks); `targetPartition` starts at the schema default, -1. */
+export class TradeRows implements TradeRecordColumns {
+  readonly kind: Uint8Array;
+  readonly symbol: Int32Array;
+  readonly aggId: Float64Array;
+  readonly firstTradeId: Float64Array;
+  readonly lastTradeId: Float64Array;
+  readonly price: Float64Array;
+  readonly quantity: Float64Array;
+  readonly tradeTime: Float64Array;
+  readonly eventTime: Float64Array;
+  readonly isBuyerMaker: Uint8Array;
+  readonly targetPartition: Int32Array;
+  constructor(n: number) {
+    this.kind = new Uint8Array(n);
+    this.symbol = new Int32Array(n);
+    this.aggId = new Float64Array(n);
+    this.firstTradeId = new Float64Array(n);
+    this.lastTradeId = new Float64Array(n);
+    this.price = new Float64Array(n);
+    this.quantity = new Float64Array(n);
+    this.tradeTime = new Float64Array(n);
+    this.eventTime = new Float64Array(n);
+    this.isBuyerMaker = new Uint8Array(n);
+    this.targetPartition = new Int32Array(n).fill(-1);
+  }
+}
+
 const TRADE_LONG_FIELDS = ['aggId', 'firstTradeId', 'lastTradeId', 'tradeTime', 'eventTime'] as const;
 
 /** One-row columns for the convenience writers (watermark, hand-over). */

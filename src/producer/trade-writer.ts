@@ -109,8 +109,9 @@ export class TradeWriter {
   skippedCommitted = 0;
   /** Records at the head of the buffer that the transaction in flight is writing (0 when none is). */
   inFlight = 0;
-  /** Per symbol, the last trade id taken into the batch being built (dedupe within one batch). */
-  private batchLast = new Float64Array(0);
+  /** Per symbol in the batch being built (inBatch[s] = 1): its last trade id and time so far. */
+  private readonly batchLast = new Float64Array(65536);
+  private readonly batchLastTime = new Float64Array(65536);
 
   constructor(private readonly options: TradeWriterOptions) {
     this.maxBatch = options.maxBatch ?? 10_000;
@@ -301,17 +302,22 @@ export class TradeWriter {
     let trades = 0;
     let count = 0;
     const messages = this.messages;
-    if (this.batchLast.length < this.committedId.length) this.batchLast = new Float64Array(this.committedId.length).fill(-1);
     for (let i = 0; i < n; i++) {
       const p = buffer.at(i);
-      if (buffer.kind[p] === KIND_TRADE) {
+      const trade = buffer.kind[p] === KIND_TRADE;
+      if (trade) {
         const s = buffer.symbol[p]!;
         const id = buffer.aggId[p]!;
-        if (id <= this.committedIdOf(s) || (s < this.batchLast.length && id <= this.batchLast[s]!)) {
+        if (id <= this.committedIdOf(s) || (this.inBatch[s] === 1 && id <= this.batchLast[s]!)) {
           this.skippedCommitted++;
           continue;
         }
-        if (s < this.batchLast.length) this.batchLast[s] = id;
+        if (this.inBatch[s] === 0) {
+          this.inBatch[s] = 1;
+          this.batchSymbols.push(s);
+        }
+        this.batchLast[s] = id;
+        this.batchLastTime[s] = buffer.tradeTime[p]!;
       }
       let end = tradeWire.writeFrom(buffer, p, this.chunk, pos);
       if (end < 0) {
@@ -326,34 +332,21 @@ export class TradeWriter {
       m.value = this.chunk.subarray(pos, end);
       m.partition = buffer.partition[p]!;
       pos = end;
-      if (buffer.kind[p] === KIND_TRADE) {
-        const s = buffer.symbol[p]!;
-        m.key = this.keyOf(s);
+      if (trade) {
+        m.key = this.keyOf(buffer.symbol[p]!);
         trades++;
-        if (this.inBatch[s] === 0) {
-          this.inBatch[s] = 1;
-          this.batchSymbols.push(s);
-        }
       } else {
         m.key = null;
       }
     }
     const tradeMessages = count === messages.length ? messages : messages.slice(0, count);
-    // Last id per symbol in this batch (the buffer is in order per symbol).
-    const lastId = new Map<number, [number, number]>();
-    for (let i = 0; i < n; i++) {
-      const p = buffer.at(i);
-      if (buffer.kind[p] !== KIND_TRADE) continue;
-      const s = buffer.symbol[p]!;
-      const before = lastId.get(s);
-      if (buffer.aggId[p]! > this.committedIdOf(s) && (before === undefined || buffer.aggId[p]! > before[0])) lastId.set(s, [buffer.aggId[p]!, buffer.tradeTime[p]!]);
-    }
+    // One checkpoint per symbol: the last (highest) id of it in this batch.
     const checkpoints: Message[] = [];
+    const last: Array<[number, number, number]> = [];
     for (const s of this.batchSymbols) {
       this.inBatch[s] = 0;
-      if (s < this.batchLast.length) this.batchLast[s] = -1;
-      const [id, time] = lastId.get(s)!;
-      checkpoints.push({ key: directory.nameOf(s)!, value: encodeCheckpoint(id, time), partition: 0 });
+      last.push([s, this.batchLast[s]!, this.batchLastTime[s]!]);
+      checkpoints.push({ key: directory.nameOf(s)!, value: encodeCheckpoint(this.batchLast[s]!, this.batchLastTime[s]!), partition: 0 });
     }
     this.batchSymbols.length = 0;
     const entries = [...this.pendingEntries.values()];
@@ -378,7 +371,7 @@ export class TradeWriter {
     }
     // 4.
     buffer.drop(n);
-    for (const [s, [id, time]] of lastId) {
+    for (const [s, id, time] of last) {
       this.ensure(s + 1);
       this.committedId[s] = id;
       this.committedTime[s] = time;

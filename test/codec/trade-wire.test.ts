@@ -7,7 +7,7 @@ import { SchemaCatalogue, compileSchema, type CatalogueEntry } from '../../src/c
 import {
   LONG_MAX, LONG_MIN, TRADE_BAD_ENUM, TRADE_BAD_INT, TRADE_BAD_LONG, TRADE_BAD_MAGIC, TRADE_HANDOVER, TRADE_MAX_RECORD_BYTES, TRADE_OK,
   TRADE_OTHER_SCHEMA, TRADE_TRAILING_BYTES, TRADE_TRUNCATED, TRADE_WATERMARK, TradeWireReader, TradeWireWriter, isMalformed, isTradeLayout,
-  sameSchema, tradeReadErrorCode, type TradeRecordColumns,
+  sameSchema, tradeReadErrorCode, TradeRows,
 } from '../../src/codec/trade-wire';
 import { HEADER_LENGTH } from '../../src/codec/wire-format';
 import { KlinestreamError } from '../../src/errors';
@@ -46,31 +46,7 @@ const edgeTradeArb: fc.Arbitrary<Trade> = fc.record({
 const anyTrade = fc.oneof(tradeArb, edgeTradeArb);
 
 /** A struct-of-arrays source of `n` rows, like the producer's OutgoingBuffer. */
-class Rows implements TradeRecordColumns {
-  readonly kind: Uint8Array;
-  readonly symbol: Int32Array;
-  readonly aggId: Float64Array;
-  readonly firstTradeId: Float64Array;
-  readonly lastTradeId: Float64Array;
-  readonly price: Float64Array;
-  readonly quantity: Float64Array;
-  readonly tradeTime: Float64Array;
-  readonly eventTime: Float64Array;
-  readonly isBuyerMaker: Uint8Array;
-  readonly targetPartition: Int32Array;
-  constructor(n: number) {
-    this.kind = new Uint8Array(n);
-    this.symbol = new Int32Array(n);
-    this.aggId = new Float64Array(n);
-    this.firstTradeId = new Float64Array(n);
-    this.lastTradeId = new Float64Array(n);
-    this.price = new Float64Array(n);
-    this.quantity = new Float64Array(n);
-    this.tradeTime = new Float64Array(n);
-    this.eventTime = new Float64Array(n);
-    this.isBuyerMaker = new Uint8Array(n);
-    this.targetPartition = new Int32Array(n);
-  }
+class Rows extends TradeRows {
   set(i: number, t: Trade): this {
     this.kind[i] = KINDS.indexOf(t.kind);
     this.symbol[i] = t.symbolIndex;

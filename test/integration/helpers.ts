@@ -6,9 +6,10 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes, randomInt } from 'node:crypto';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Admin, ITopicConfig, Kafka } from 'kafkajs';
-import { parseBrokers } from '../../src/config/config';
+import { loadConfig, parseBrokers } from '../../src/config/config';
 import { createKafka } from '../../src/kafka/kafkajs-logging';
 import { createLogger, type Logger, type LogLevel } from '../../src/observability/log';
 import { portIsFree } from '../../src/stack/probes';
@@ -133,6 +134,31 @@ export async function freePorts(count: number): Promise<number[]> {
     if (!ports.includes(port) && (await portIsFree(port))) ports.push(port);
   }
   return ports;
+}
+
+/**
+ * The environment of a private local stack: its own cache dir under `tmpPrefix` (whose `artifacts` is a link
+ * to the shared download, so nothing is fetched again) and four free ports. Connection settings are cleared,
+ * so the stack code starts its own services.
+ */
+export async function privateStackEnv(tmpPrefix: string): Promise<{ dir: string; env: NodeJS.ProcessEnv }> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), tmpPrefix));
+  const shared = loadConfig({ ...process.env, KAFKA_BROKERS: undefined, SCHEMA_REGISTRY_URL: undefined });
+  fs.symlinkSync(path.join(shared.cacheDir, 'artifacts'), path.join(dir, 'artifacts'));
+  const [kafkaPort, controllerPort, registryPort, registryManagementPort] = await freePorts(4);
+  return {
+    dir,
+    env: {
+      ...process.env,
+      KAFKA_BROKERS: '',
+      SCHEMA_REGISTRY_URL: '',
+      KLINESTREAM_CACHE_DIR: dir,
+      KLINESTREAM_STACK_KAFKA_PORT: String(kafkaPort),
+      KLINESTREAM_STACK_CONTROLLER_PORT: String(controllerPort),
+      KLINESTREAM_STACK_REGISTRY_PORT: String(registryPort),
+      KLINESTREAM_STACK_REGISTRY_MANAGEMENT_PORT: String(registryManagementPort),
+    },
+  };
 }
 
 const ROOT = path.resolve(__dirname, '..', '..');

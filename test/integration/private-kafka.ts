@@ -5,32 +5,21 @@
  * service code, so it is the same broker users run.
  */
 import * as fs from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
 import { loadConfig, type Config } from '../../src/config/config';
 import { createLogger } from '../../src/observability/log';
 import { ensureArtifacts } from '../../src/stack/fetch';
 import { layoutOf } from '../../src/stack/layout';
 import { registryPlan } from '../../src/stack/registry';
 import { startService, stackServices, stopPids, type Service } from '../../src/stack/services';
-import { freePorts } from './helpers';
+import { privateStackEnv } from './helpers';
 
 export class PrivateKafka {
   pid: number | undefined;
   private constructor(readonly dir: string, readonly config: Config, private readonly service: Service) {}
 
   static async start(): Promise<PrivateKafka> {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'klinestream-kafka-'));
-    const shared = loadConfig({ ...process.env, KAFKA_BROKERS: undefined, SCHEMA_REGISTRY_URL: undefined });
-    fs.symlinkSync(path.join(shared.cacheDir, 'artifacts'), path.join(dir, 'artifacts'));
-    const [kafkaPort, controllerPort, registryPort, registryManagementPort] = await freePorts(4);
-    const config = loadConfig({
-      KLINESTREAM_CACHE_DIR: dir,
-      KLINESTREAM_STACK_KAFKA_PORT: String(kafkaPort),
-      KLINESTREAM_STACK_CONTROLLER_PORT: String(controllerPort),
-      KLINESTREAM_STACK_REGISTRY_PORT: String(registryPort),
-      KLINESTREAM_STACK_REGISTRY_MANAGEMENT_PORT: String(registryManagementPort),
-    });
+    const { dir, env } = await privateStackEnv('klinestream-kafka-');
+    const config = loadConfig(env);
     const service = stackServices(config, registryPlan(config))[0]!;
     const k = new PrivateKafka(dir, config, service);
     await k.up();

@@ -6,7 +6,6 @@
  */
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { loadConfig, type Config } from '../../src/config/config';
 import { createLogger } from '../../src/observability/log';
@@ -15,7 +14,7 @@ import { stackLayout } from '../../src/stack/layout';
 import { probeKafka } from '../../src/stack/probes';
 import { findProcesses, readPidFile, signalProcess, sleep } from '../../src/stack/proc';
 import { stackDown } from '../../src/stack/stack';
-import { builtCli, expectSuccess, freePorts, runCli, type CliResult } from './helpers';
+import { builtCli, expectSuccess, privateStackEnv, runCli, type CliResult } from './helpers';
 
 const embedded = process.env.KLINESTREAM_TEST_STACK === 'embedded';
 const whenEmbedded = embedded ? it : it.skip;
@@ -35,21 +34,7 @@ describe('fresh private stack: unusable cluster id, `stack status` exit codes', 
 
   beforeAll(async () => {
     if (!embedded) return;
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'klinestream-fresh-'));
-    // Reuse the shared download (global-setup fetched it) instead of fetching 160 MB again.
-    const shared = loadConfig({ ...process.env, KAFKA_BROKERS: undefined, SCHEMA_REGISTRY_URL: undefined });
-    fs.symlinkSync(path.join(shared.cacheDir, 'artifacts'), path.join(dir, 'artifacts'));
-    const [kafkaPort, controllerPort, registryPort, registryManagementPort] = await freePorts(4);
-    env = {
-      ...process.env,
-      KAFKA_BROKERS: '',
-      SCHEMA_REGISTRY_URL: '',
-      KLINESTREAM_CACHE_DIR: dir,
-      KLINESTREAM_STACK_KAFKA_PORT: String(kafkaPort),
-      KLINESTREAM_STACK_CONTROLLER_PORT: String(controllerPort),
-      KLINESTREAM_STACK_REGISTRY_PORT: String(registryPort),
-      KLINESTREAM_STACK_REGISTRY_MANAGEMENT_PORT: String(registryManagementPort),
-    };
+    ({ dir, env } = await privateStackEnv('klinestream-fresh-'));
     config = loadConfig(env);
     cli = builtCli();
   });

@@ -4,7 +4,6 @@
  * kill -9, a hung JVM, and `down` leaving no JVM behind.
  */
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { loadConfig, type Config } from '../../src/config/config';
 import { createLogger } from '../../src/observability/log';
@@ -13,7 +12,7 @@ import { STACK_VERSIONS, stackLayout } from '../../src/stack/layout';
 import { findProcesses, isAlive, readPidFile, waitForExit } from '../../src/stack/proc';
 import { chooseRegistry, describeRegistryRuntime, registryPlan } from '../../src/stack/registry';
 import { stackDown, stackFetch, stackStatus, stackUp } from '../../src/stack/stack';
-import { expectSuccess, freePorts, runCli } from './helpers';
+import { expectSuccess, privateStackEnv, runCli } from './helpers';
 
 const embedded = process.env.KLINESTREAM_TEST_STACK === 'embedded';
 const whenEmbedded = embedded ? it : it.skip;
@@ -27,21 +26,8 @@ describe('local stack life cycle (private instance)', () => {
 
   beforeAll(async () => {
     if (!embedded) return;
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'klinestream-stack-'));
-    // Reuse the shared download (global-setup fetched it) instead of fetching 160 MB again.
+    ({ dir, env } = await privateStackEnv('klinestream-stack-'));
     shared = loadConfig({ ...process.env, KAFKA_BROKERS: undefined, SCHEMA_REGISTRY_URL: undefined });
-    fs.symlinkSync(path.join(shared.cacheDir, 'artifacts'), path.join(dir, 'artifacts'));
-    const [kafkaPort, controllerPort, registryPort, registryManagementPort] = await freePorts(4);
-    env = {
-      ...process.env,
-      KAFKA_BROKERS: '',
-      SCHEMA_REGISTRY_URL: '',
-      KLINESTREAM_CACHE_DIR: dir,
-      KLINESTREAM_STACK_KAFKA_PORT: String(kafkaPort),
-      KLINESTREAM_STACK_CONTROLLER_PORT: String(controllerPort),
-      KLINESTREAM_STACK_REGISTRY_PORT: String(registryPort),
-      KLINESTREAM_STACK_REGISTRY_MANAGEMENT_PORT: String(registryManagementPort),
-    };
     config = loadConfig(env);
   });
 
