@@ -132,8 +132,10 @@ export class Producer implements SequencerSink {
 
   /** Runs until the source ends (file) or the signal aborts (both); returns what was done. */
   async run(): Promise<ProducerSummary> {
-    await this.prepare();
     try {
+      // Inside the try: a start that fails half-way (e.g. the registry not answering) still closes the
+      // Kafka clients it opened, so the process exits with its error instead of hanging on open sockets.
+      await this.prepare();
       if (this.options.source.kind === 'file') await this.runFile(this.options.source.path, this.options.source.speed);
       else await this.runLive(this.options.source.symbols);
     } finally {

@@ -142,7 +142,15 @@ export class Worker {
   }
 
   async run(): Promise<WorkerSummary> {
-    await this.prepare();
+    try {
+      await this.prepare();
+    } catch (e) {
+      // A start that fails half-way still closes the clients it opened (no final flush: nothing ran), so
+      // the process exits with its error instead of hanging on open sockets.
+      this.failure = e;
+      await this.shutdown();
+      throw e;
+    }
     try {
       await new Promise<void>((resolve, reject) => {
         this.stop = () => (this.failure === undefined ? resolve() : reject(this.failure));
