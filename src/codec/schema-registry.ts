@@ -80,14 +80,28 @@ export class RegistryClient implements SchemaRegistryPort {
 
   async register(subject: string, schema: string): Promise<number> {
     try {
-      const { id } = await this.client.register(
-        { type: SchemaType.AVRO, schema },
-        { subject, compatibility: this.compatibility as COMPATIBILITY },
-      );
-      return id;
+      return await this.registerOnce(subject, schema);
+    } catch (e) {
+      if (!isConfigRace(e)) {
+        throw registryError(e, { operation: 'register', url: this.url, subject, compatibility: this.compatibility, schemaName: schemaNameOf(schema) });
+      }
+    }
+    // Two processes registered a new subject at once (workers starting together): both saw no config, both
+    // registered, and the second one's config write lost the race. The schema is registered; registering
+    // again reads the winner's config and checks it against ours like any later start would.
+    try {
+      return await this.registerOnce(subject, schema);
     } catch (e) {
       throw registryError(e, { operation: 'register', url: this.url, subject, compatibility: this.compatibility, schemaName: schemaNameOf(schema) });
     }
+  }
+
+  private async registerOnce(subject: string, schema: string): Promise<number> {
+    const { id } = await this.client.register(
+      { type: SchemaType.AVRO, schema },
+      { subject, compatibility: this.compatibility as COMPATIBILITY },
+    );
+    return id;
   }
 
   async fetchSchema(id: number): Promise<string> {
@@ -122,6 +136,15 @@ interface HttpishError {
 
 function isHttpishError(e: unknown): e is HttpishError {
   return e instanceof Error && typeof (e as { status?: unknown }).status === 'number';
+}
+
+/**
+ * The library registers a new subject and then writes its compatibility config; Apicurio answers that write
+ * with 409 "A rule named 'COMPATIBILITY' already exists" when another client wrote it first. Not a schema
+ * conflict: the schema itself was accepted.
+ */
+export function isConfigRace(e: unknown): boolean {
+  return isHttpishError(e) && e.status === 409 && /rule named '?COMPATIBILITY'? already exists/i.test(e.message);
 }
 
 /** Network-level failures reach us as a synthetic HTTP 400 whose message is the socket error. */

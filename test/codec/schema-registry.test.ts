@@ -1,5 +1,5 @@
 import * as net from 'node:net';
-import { RegistryClient, registryError, valueSubject } from '../../src/codec/schema-registry';
+import { RegistryClient, isConfigRace, registryError, valueSubject } from '../../src/codec/schema-registry';
 import { KlinestreamError } from '../../src/errors';
 import { caughtAsync } from './fixtures';
 
@@ -23,6 +23,12 @@ async function closedPort(): Promise<number> {
 describe('schema registry error mapping', () => {
   it('uses the TopicNameStrategy for value subjects', () => {
     expect(valueSubject('dev.trades')).toBe('dev.trades-value');
+  });
+
+  it('tells the compatibility-config race apart from an incompatible schema', () => {
+    expect(isConfigRace(responseError(409, "A rule named 'COMPATIBILITY' already exists."))).toBe(true);
+    expect(isConfigRace(responseError(409, 'Incompatible schema'))).toBe(false);
+    expect(isConfigRace(responseError(500, "A rule named 'COMPATIBILITY' already exists."))).toBe(false);
   });
 
   it('maps 409 on register to SCHEMA_INCOMPATIBLE, naming subject, schema and level', () => {

@@ -205,6 +205,20 @@ describe('codec against the real broker and schema registry', () => {
     expect((error as KlinestreamError).message).toContain('BACKWARD != NONE');
   });
 
+  it('processes registering a new subject at the same moment all get its one id (the config write race)', async () => {
+    // Workers of one deployment start together; each registers the output subjects. Apicurio refuses the
+    // second compatibility-config write with 409, which must not stop a worker.
+    const url = testConnection().schemaRegistryUrl;
+    for (let round = 0; round < 3; round++) {
+      const subject = valueSubject(uniqueName('codec-race'));
+      const clients = Array.from({ length: 8 }, () => new RegistryClient({ url }));
+      const ids = await Promise.all(clients.map((c) => c.register(subject, TRADE.text)));
+      expect(new Set(ids).size).toBe(1);
+      const config = await fetch(`${url}/config/${subject}`);
+      expect(((await config.json()) as { compatibilityLevel: string }).compatibilityLevel).toBe('BACKWARD');
+    }
+  });
+
   it('a schema id the registry never issued is CODEC_UNKNOWN_SCHEMA, not a registry failure', async () => {
     const reader = valueDecoder(registry, catalogue, 'Trade');
     const record = new AvroCodec<Trade>(TRADE, { schemaId: 2_000_000_000 }).encode(trade(1));
