@@ -9,6 +9,9 @@
  * duplicates are dropped by (symbol, interval, openTime, version); with a groupId, offsets are committed
  * after the handler returned and a restart resumes from them. See src/downstream/kline-consumer.ts.
  */
+// First: kafkajs must load with klinestream's fixes (src/kafka/kafkajs-patch.ts).
+import './kafka/kafkajs-patch';
+
 export { KlineConsumer, klineConsumerOptions } from './downstream/kline-consumer';
 export type { KlineConsumerOptions, KlineConsumerStats, KlineHandler, KlineMeta } from './downstream/kline-consumer';
 export { KlineDeduper } from './downstream/kline-dedupe';

@@ -1,19 +1,22 @@
 /**
- * A linear `groupMessagesPerPartition` for kafkajs 2.2.4.
+ * Two replacements for kafkajs 2.2.4 modules, put into Node's module cache under the paths of kafkajs' own
+ * modules before kafkajs loads them, so that the modules requiring them pick ours up:
  *
- * Why: kafkajs groups the messages of every send by partition with
- * `Object.assign(result, { [partition]: [...current, message] })`, which copies the partition's array for
- * each message: quadratic in the batch size. At the producer's 10,000 records per transaction that copying
- * and the garbage it leaves were about half of the process's CPU (profile of `npm run bench`, produce). The
- * upstream fix (a push instead of a copy) is proposed but not released.
+ * 1. `consumer/filterAbortedMessages` (correctness): kafkajs' read_committed filter takes any record whose
+ *    key is `00 00 00 00` for an abort marker, and the `trades` key of symbol index 0 is exactly that, so
+ *    aborted transactions leaked into every reader of `trades`. See ./aborted-filter.ts.
+ * 2. `producer/groupMessagesPerPartition` (speed): kafkajs groups the messages of every send by partition
+ *    with `Object.assign(result, { [partition]: [...current, message] })`, which copies the partition's
+ *    array for each message: quadratic in the batch size. At the producer's 10,000 records per transaction
+ *    that copying and its garbage were about half of the process's CPU (profile of `npm run bench`,
+ *    produce). The upstream fix (a push instead of a copy) is proposed but not released. Same contract: `{}`
+ *    without partition metadata, else partition number -> that partition's messages in their order.
  *
- * How: the replacement is put into Node's module cache under the path of kafkajs' own module before kafkajs
- * loads it, so `sendMessages.js` picks it up. Same contract: `{}` without partition metadata, else an
- * object from partition number to that partition's messages in their original order. Import this module
- * before anything that loads 'kafkajs' (the CLI entry point does, first). If kafkajs was loaded already, the
- * patch cannot apply and says so through `kafkajsPatched()`; nothing breaks, it is only slower.
+ * Import this module before anything that loads 'kafkajs': the CLI entry point and the library entry point
+ * do, first. If kafkajs was loaded already, the patches cannot apply and `kafkajsPatched()` says so.
  */
 import Module from 'node:module';
+import { filterAbortedMessages } from './aborted-filter';
 
 interface GroupArgs {
   topic: string;
@@ -36,20 +39,25 @@ export function groupMessagesPerPartitionLinear({ topic, partitionMetadata, mess
 
 const GROUP_MODULE = require.resolve('kafkajs/src/producer/groupMessagesPerPartition.js');
 const SEND_MODULE = require.resolve('kafkajs/src/producer/sendMessages.js');
+const FILTER_MODULE = require.resolve('kafkajs/src/consumer/filterAbortedMessages.js');
+const BATCH_MODULE = require.resolve('kafkajs/src/consumer/batch.js');
 
-function install(): boolean {
-  if (require.cache[SEND_MODULE] !== undefined) return require.cache[GROUP_MODULE]?.exports === groupMessagesPerPartitionLinear;
-  const m = new Module(GROUP_MODULE, module);
-  m.filename = GROUP_MODULE;
+/** Puts `exports` into the cache as module `path`, unless `user` (the module requiring it) already loaded. */
+function install(path: string, user: string, exports: unknown): boolean {
+  if (require.cache[user] !== undefined) return require.cache[path]?.exports === exports;
+  const m = new Module(path, module);
+  m.filename = path;
   m.loaded = true;
-  m.exports = groupMessagesPerPartitionLinear;
-  require.cache[GROUP_MODULE] = m;
+  m.exports = exports;
+  require.cache[path] = m;
   return true;
 }
 
-const installed = install();
+const installed = install(FILTER_MODULE, BATCH_MODULE, filterAbortedMessages) && install(GROUP_MODULE, SEND_MODULE, groupMessagesPerPartitionLinear);
 
-/** True when kafkajs' producer uses the linear grouping (this module was loaded before kafkajs). */
+/** True when kafkajs uses both replacements (this module was loaded before kafkajs). */
 export function kafkajsPatched(): boolean {
-  return installed && require.cache[GROUP_MODULE]?.exports === groupMessagesPerPartitionLinear;
+  return installed
+    && require.cache[GROUP_MODULE]?.exports === groupMessagesPerPartitionLinear
+    && require.cache[FILTER_MODULE]?.exports === filterAbortedMessages;
 }

@@ -39,8 +39,10 @@ it('kill -9 under exactly-once: read_committed sees every version at most once a
   processes.push(...workers);
   let kills = 0;
   await withProcessLogs(processes, async () => {
-    const startedAt = Date.now();
-    while (kills < 6 || producer.child.exitCode === null) {
+    // Six kills while the producer writes (it takes well over a minute at 40x), then it finishes in peace:
+    // killing on until it ends only slowed it down on a loaded machine (each restart is a Node start and a
+    // restore on two cores).
+    while (kills < 6) {
       await new Promise((r) => setTimeout(r, 300 + randomInt(1500)));
       const i = randomInt(3);
       const victim = workers[i]!;
@@ -49,8 +51,8 @@ it('kill -9 under exactly-once: read_committed sees every version at most once a
       kills++;
       workers[i] = startCli(['work'], { ...env, KLINESTREAM_LOG_LEVEL: 'info' });
       processes.push(workers[i]!);
-      if (Date.now() - startedAt > 150_000) throw new Error('the producer did not finish within 150 s');
     }
+    await waitFor('the producer to finish', () => producer.child.exitCode !== null, 240_000, 500);
     expect((await producer.exited).code).toBe(0);
     await waitFor('the group to catch up', async () => (await groupLag(prefix)) === 0, 150_000, 500);
     // A worker restarted by the last kill may still be starting: SIGTERM it once it runs (its handler is set).
@@ -79,4 +81,4 @@ it('kill -9 under exactly-once: read_committed sees every version at most once a
   const expected = sortKlines(offline.stdout.trim().split('\n').map((l) => JSON.parse(l) as Kline));
   expect(expected.length).toBeGreaterThan(100);
   expect(sortKlines([...finals.values()].map((ks) => ks[0]!))).toEqual(expected);
-}, 360_000);
+}, 480_000);

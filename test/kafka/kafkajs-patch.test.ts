@@ -13,26 +13,30 @@ function quadratic({ topic, partitionMetadata, messages, partitioner }: Paramete
   }, {});
 }
 
-describe('the linear groupMessagesPerPartition', () => {
-  it('groups exactly as kafkajs does: same partitions, same messages, same order', () => {
+describe('the kafkajs patches', () => {
+  it('the linear grouping groups exactly as kafkajs does: same partitions, same messages, same order', () => {
     fc.assert(fc.property(fc.array(fc.record({ partition: fc.integer({ min: 0, max: 11 }), id: fc.nat() })), fc.integer({ min: 0, max: 12 }), (messages, partitions) => {
       const args = { topic: 't', partitionMetadata: Array.from({ length: partitions }, (_, i) => ({ partitionId: i })), messages, partitioner: ({ message }: { message: unknown }) => (message as { partition: number }).partition };
       expect(groupMessagesPerPartitionLinear(args)).toEqual(quadratic(args));
     }));
   });
 
-  it('is the grouping the CLI\'s kafkajs producer uses (installed before kafkajs loads)', () => {
+  it('are what the CLI\'s and the library\'s kafkajs use (installed before kafkajs loads)', () => {
     const root = path.resolve(__dirname, '../..');
     const script = `
       require(${JSON.stringify(path.join(root, 'dist/src/kafka/kafkajs-patch.js'))});
       require('kafkajs');
       const p = require(${JSON.stringify(path.join(root, 'dist/src/kafka/kafkajs-patch.js'))});
-      process.stdout.write(String(p.kafkajsPatched()) + ' ' + require.cache[require.resolve('kafkajs/src/producer/groupMessagesPerPartition.js')].exports.name);`;
-    expect(execFileSync(process.execPath, ['-e', script], { cwd: root }).toString()).toBe('true groupMessagesPerPartitionLinear');
+      const exported = (m) => require.cache[require.resolve('kafkajs/src/' + m + '.js')].exports.name;
+      process.stdout.write([p.kafkajsPatched(), exported('producer/groupMessagesPerPartition'), exported('consumer/filterAbortedMessages')].join(' '));`;
+    expect(execFileSync(process.execPath, ['-e', script], { cwd: root }).toString()).toBe('true groupMessagesPerPartitionLinear filterAbortedMessages');
     // The CLI entry point imports it before anything else, so every command's producer has it...
     const patch = JSON.stringify(path.join(root, 'dist/src/kafka/kafkajs-patch.js'));
     const viaMain = `require(${JSON.stringify(path.join(root, 'dist/src/cli/main.js'))}); process.stdout.write(String(require(${patch}).kafkajsPatched()));`;
     expect(execFileSync(process.execPath, ['-e', viaMain], { cwd: root }).toString()).toBe('true');
+    // ...and so does the library entry point (a downstream service's KlineConsumer).
+    const viaLibrary = `require(${JSON.stringify(path.join(root, 'dist/src/index.js'))}); require('kafkajs'); process.stdout.write(String(require(${patch}).kafkajsPatched()));`;
+    expect(execFileSync(process.execPath, ['-e', viaLibrary], { cwd: root }).toString()).toBe('true');
     // ...and the check is real: loaded after kafkajs, the patch cannot apply and says so.
     const late = `require(${JSON.stringify(path.join(root, 'dist/src/cli/commands.js'))}); process.stdout.write(String(require(${patch}).kafkajsPatched()));`;
     expect(execFileSync(process.execPath, ['-e', late], { cwd: root }).toString()).toBe('false');
