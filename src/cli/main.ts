@@ -41,14 +41,25 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
+/**
+ * How long a finished command may take to exit by itself. Commands close every client they open, but a
+ * socket or timer left behind by a library (kafkajs reconnecting after a broker restart) would otherwise
+ * keep the process alive forever: past this grace it says what is still open and exits with its code.
+ */
+const EXIT_GRACE_MS = 10_000;
+
+function exitAfterGrace(code: number): void {
+  process.exitCode = code;
+  setTimeout(() => {
+    const open = process.getActiveResourcesInfo().filter((r) => r !== 'TTYWrap');
+    process.stderr.write(`klinestream: still running ${EXIT_GRACE_MS / 1000} s after the command finished (open: ${open.join(', ') || 'nothing named'}); exiting with code ${code}\n`);
+    process.exit(code);
+  }, EXIT_GRACE_MS).unref();
+}
+
 if (require.main === module) {
-  main(process.argv.slice(2)).then(
-    (code) => {
-      process.exitCode = code;
-    },
-    (e: unknown) => {
-      process.stderr.write(`klinestream: ${String(e)}\n`);
-      process.exitCode = 1;
-    },
-  );
+  main(process.argv.slice(2)).then(exitAfterGrace, (e: unknown) => {
+    process.stderr.write(`klinestream: ${String(e)}\n`);
+    exitAfterGrace(1);
+  });
 }

@@ -667,13 +667,25 @@ export class Worker {
       }
     }
     this.stopped = true;
+    // Each client gets a bounded time to close: a stop must end even when a client is stuck (kafkajs waits
+    // for a batch in progress before it leaves the group). Whatever overran is logged by name.
+    await this.closeWithin('consumer', this.consumer?.disconnect());
+    await this.closeWithin('symbols reader', this.symbols?.stop());
+    await this.closeWithin('producer', this.producer?.disconnect());
+    for (const [p, producer] of this.eosProducers) await this.closeWithin(`transactional producer of partition ${p}`, producer.disconnect());
+    await this.closeWithin('admin', this.admin?.disconnect());
+  }
+
+  private async closeWithin(what: string, closing: Promise<unknown> | undefined, ms = 20_000): Promise<void> {
+    if (closing === undefined) return;
     const t0 = Date.now();
-    await this.consumer?.disconnect().catch(() => undefined);
-    this.log.debug('shutdown: consumer left the group', { ms: Date.now() - t0 });
-    await this.symbols?.stop().catch(() => undefined);
-    this.log.debug('shutdown: symbols reader stopped', { ms: Date.now() - t0 });
-    await this.producer?.disconnect().catch(() => undefined);
-    for (const p of this.eosProducers.values()) await p.disconnect().catch(() => undefined);
-    await this.admin?.disconnect().catch(() => undefined);
+    let timer: NodeJS.Timeout | undefined;
+    const overran = await Promise.race([
+      closing.then(() => false, () => false),
+      new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), ms))),
+    ]);
+    clearTimeout(timer);
+    if (overran) this.log.warn(`shutdown: the ${what} did not close within ${ms} ms; going on without it`, { ms });
+    else this.log.debug(`shutdown: ${what} closed`, { ms: Date.now() - t0 });
   }
 }

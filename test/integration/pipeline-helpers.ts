@@ -44,6 +44,16 @@ export function startCli(args: string[], env: NodeJS.ProcessEnv): Running {
   return r;
 }
 
+/**
+ * SIGTERMs `processes` and waits up to `timeoutMs` for each to exit; a process still running after that is
+ * a hang (named, with its stderr, through withProcessLogs) instead of a silent wait until jest's timeout.
+ */
+export async function stopWithin(processes: Running[], timeoutMs = 60_000): Promise<Array<{ code: number | null; signal: NodeJS.Signals | null }>> {
+  for (const p of processes) p.child.kill('SIGTERM');
+  await waitFor(`${processes.length} process(es) to exit after SIGTERM`, () => processes.every((p) => p.child.exitCode !== null || p.child.signalCode !== null), timeoutMs, 100);
+  return Promise.all(processes.map((p) => p.exited));
+}
+
 /** Kills what is still running (SIGKILL) and waits for it. */
 export async function killAll(processes: Running[]): Promise<void> {
   for (const p of processes) if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL');

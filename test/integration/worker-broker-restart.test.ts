@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import type { Kline } from '../../src/codec/records';
 import { mergedFrames, type MergedFrames } from '../support/multi-symbol-frames';
 import { runCli, testConnection } from './helpers';
-import { appEnv, appPrefix, expectOk, finalsOf, killAll, sortKlines, startCli, waitFor, withProcessLogs, type Running } from './pipeline-helpers';
+import { appEnv, appPrefix, expectOk, finalsOf, killAll, sortKlines, startCli, stopWithin, waitFor, withProcessLogs, type Running } from './pipeline-helpers';
 import { PrivateKafka } from './private-kafka';
 
 let kafka: PrivateKafka;
@@ -36,7 +36,8 @@ it('a broker restart in the middle of the stream changes no final kline', async 
   processes.push(producer, ...workers);
   await withProcessLogs(processes, async () => {
   // Once klines are flowing, take the broker away for a while.
-  await waitFor('klines to be published', async () => (await runCli(['klines', '--from-beginning', '--exit-at-end'], env)).stdout.length > 0, 90_000, 500);
+  // Every poll is bounded (60 s per CLI call), so that a hang is reported with the processes' logs.
+  await waitFor('klines to be published', async () => (await runCli(['klines', '--from-beginning', '--exit-at-end'], env, 60_000)).stdout.length > 0, 90_000, 500);
   await kafka.down();
   await waitFor('the producer and a worker to notice', () => /Kafka still unavailable|transaction failed/.test(producer.stderr) && workers.some((w) => /flush failed|Connection error|ECONNREFUSED/.test(w.stderr)), 60_000);
   await kafka.up();
@@ -44,14 +45,13 @@ it('a broker restart in the middle of the stream changes no final kline', async 
   const exit = await producer.exited;
   expect({ code: exit.code, stderr: exit.code === 0 ? '' : producer.stderr.slice(-3000) }).toEqual({ code: 0, stderr: '' });
   await waitFor('the workers to catch up', async () => {
-    const r = await runCli(['topics', 'describe'], env);
+    const r = await runCli(['topics', 'describe'], env, 60_000);
     return /total lag of the worker group: 0$/m.test(r.stdout);
   }, 120_000, 1000);
-  for (const w of workers) w.child.kill('SIGTERM');
-  for (const w of workers) expect((await w.exited).code).toBe(0);
+  expect((await stopWithin(workers)).map((e) => e.code)).toEqual([0, 0]);
   });
 
   const offline = await expectOk(runCli(['aggregate', '--source', `file:${frames.file}`, '--format', 'json']), 'aggregate');
   const expected = sortKlines(offline.stdout.trim().split('\n').map((l) => JSON.parse(l) as Kline));
   expect(sortKlines(await finalsOf(env))).toEqual(expected);
-}, 540_000);
+}, 600_000);

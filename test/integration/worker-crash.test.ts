@@ -10,7 +10,7 @@ import type { Kline } from '../../src/codec/records';
 import { mergedFrames, type MergedFrames } from '../support/multi-symbol-frames';
 import { runCli, testKafka } from './helpers';
 import {
-  allKlineRecords, appEnv, appPrefix, deleteApp, expectOk, finalsOf, groupLag, killAll, klineKey, sortKlines, startCli, waitFor, type Running,
+  allKlineRecords, appEnv, appPrefix, deleteApp, expectOk, finalsOf, groupLag, killAll, klineKey, sortKlines, startCli, stopWithin, waitFor, type Running,
 } from './pipeline-helpers';
 
 let frames: MergedFrames;
@@ -85,8 +85,7 @@ it('kill -9 of workers at random moments changes no final kline and no version',
   await waitFor('the storm group to catch up', async () => (await groupLag(storm)) === 0, 120_000, 500);
   // A worker restarted by the last kill may still be starting: SIGTERM it once it runs (its handler is set).
   await Promise.all(workers.map((w) => waitFor('the worker to run', () => w.stderr.includes('"msg":"worker running"'), 60_000)));
-  for (const w of workers) w.child.kill('SIGTERM');
-  for (const w of workers) expect((await w.exited).code).toBe(0);
+  expect((await stopWithin(workers)).map((e) => e.code)).toEqual(workers.map(() => 0));
 
   const stormFinals = sortKlines(await finalsOf(env(storm)));
   expect(stormFinals.length).toBe(reference.length);

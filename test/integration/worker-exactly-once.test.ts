@@ -11,7 +11,7 @@ import type { Kline } from '../../src/codec/records';
 import { mergedFrames, type MergedFrames } from '../support/multi-symbol-frames';
 import { runCli } from './helpers';
 import {
-  allKlineRecords, appEnv, appPrefix, deleteApp, expectOk, groupLag, killAll, klineKey, sortKlines, startCli, waitFor, withProcessLogs, type Running,
+  allKlineRecords, appEnv, appPrefix, deleteApp, expectOk, groupLag, killAll, klineKey, sortKlines, startCli, stopWithin, waitFor, withProcessLogs, type Running,
 } from './pipeline-helpers';
 
 let frames: MergedFrames;
@@ -57,8 +57,7 @@ it('kill -9 under exactly-once: read_committed sees every version at most once a
     await waitFor('the group to catch up', async () => (await groupLag(prefix)) === 0, 150_000, 500);
     // A worker restarted by the last kill may still be starting: SIGTERM it once it runs (its handler is set).
     await Promise.all(workers.map((w) => waitFor('the worker to run', () => w.stderr.includes('"msg":"worker running"'), 60_000)));
-    for (const w of workers) w.child.kill('SIGTERM');
-    for (const w of workers) expect((await w.exited).code).toBe(0);
+    expect((await stopWithin(workers)).map((e) => e.code)).toEqual(workers.map(() => 0));
   });
   expect(kills).toBeGreaterThanOrEqual(5);
 
