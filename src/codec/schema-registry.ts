@@ -79,20 +79,16 @@ export class RegistryClient implements SchemaRegistryPort {
   }
 
   async register(subject: string, schema: string): Promise<number> {
-    try {
-      return await this.registerOnce(subject, schema);
-    } catch (e) {
-      if (!isConfigRace(e)) {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.registerOnce(subject, schema);
+      } catch (e) {
+        // Two processes registered a new subject at once (workers starting together): both saw no config,
+        // both registered, and the second one's config write lost the race. The schema is registered;
+        // registering again reads the winner's config and checks it against ours like any later start would.
+        if (attempt === 1 && isConfigRace(e)) continue;
         throw registryError(e, { operation: 'register', url: this.url, subject, compatibility: this.compatibility, schemaName: schemaNameOf(schema) });
       }
-    }
-    // Two processes registered a new subject at once (workers starting together): both saw no config, both
-    // registered, and the second one's config write lost the race. The schema is registered; registering
-    // again reads the winner's config and checks it against ours like any later start would.
-    try {
-      return await this.registerOnce(subject, schema);
-    } catch (e) {
-      throw registryError(e, { operation: 'register', url: this.url, subject, compatibility: this.compatibility, schemaName: schemaNameOf(schema) });
     }
   }
 

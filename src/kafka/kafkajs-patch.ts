@@ -53,7 +53,10 @@ function install(path: string, user: string, exports: unknown): boolean {
   return true;
 }
 
-const installed = install(FILTER_MODULE, BATCH_MODULE, filterAbortedMessages) && install(GROUP_MODULE, SEND_MODULE, groupMessagesPerPartitionLinear);
+// Both attempted: one that cannot apply (its user loaded already) must not keep the other out.
+const filterInstalled = install(FILTER_MODULE, BATCH_MODULE, filterAbortedMessages);
+const groupInstalled = install(GROUP_MODULE, SEND_MODULE, groupMessagesPerPartitionLinear);
+const installed = filterInstalled && groupInstalled;
 
 /** True when kafkajs uses both replacements (this module was loaded before kafkajs). */
 export function kafkajsPatched(): boolean {
