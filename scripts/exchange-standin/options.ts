@@ -83,6 +83,12 @@ export interface TroubleOptions {
     at?: CutSpec[];
     /** Random cuts: a seeded Poisson process with this many cuts per timeline minute. */
     randomPerMinute?: number;
+    /**
+     * Every connection is cut (in `mode`) a seeded random wall-clock time in [minMs, maxMs] after it opened,
+     * each on its own schedule: an exchange that drops connections every few seconds. Two connections of the
+     * same streams are never cut by one event, so a client with two feeds can ride through each cut.
+     */
+    everyConnectionAfterMs?: { minMs: number; maxMs: number };
     /** Defaults for `at` entries and for the random cuts: 'abrupt', 'all'. */
     mode?: CutMode;
     target?: CutTarget;

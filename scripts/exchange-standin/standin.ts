@@ -179,6 +179,7 @@ class Conn {
   pongDeadline: NodeJS.Timeout | undefined;
   ageTimer: NodeJS.Timeout | undefined;
   stallTimer: NodeJS.Timeout | undefined;
+  cutTimer: NodeJS.Timeout | undefined;
   readonly openedAt = Date.now();
 
   constructor(
@@ -257,6 +258,8 @@ export class ExchangeStandin {
   private readonly listAt: Map<string, number>;
   private readonly symbolInfo: Map<string, SymbolInfo>;
   private readonly cutRng: Rng;
+  /** cutConnections.everyConnectionAfterMs: each connection's own cut, drawn when it opens. */
+  private readonly cutAfter: { minMs: number; maxMs: number; mode: CutMode; rng: Rng } | undefined;
 
   private listenPort = 0;
   private cursor = 0;
@@ -415,6 +418,13 @@ export class ExchangeStandin {
         const near = timeline.trades[pick(rng, n)]!;
         entries.push({ step: { kind: 'garbage', time: near.eventTime, garbage: kinds[i % kinds.length]!, near }, rank: 0, order: entries.length });
       }
+    }
+    const every = cc.everyConnectionAfterMs;
+    if (every !== undefined) {
+      const minMs = nonNegative('cutConnections.everyConnectionAfterMs.minMs', every.minMs);
+      const maxMs = nonNegative('cutConnections.everyConnectionAfterMs.maxMs', every.maxMs);
+      if (maxMs < minMs || maxMs > MAX_TIMER_MS) throw new RangeError(`cutConnections.everyConnectionAfterMs: need minMs <= maxMs <= ${MAX_TIMER_MS}, got ${minMs}..${maxMs}`);
+      this.cutAfter = { minMs, maxMs, mode: cutMode, rng: seededRng(seed, 'everyConnectionAfter') };
     }
     entries.sort((a, b) => a.step.time - b.step.time || a.rank - b.rank || a.order - b.order);
     this.steps = entries.map((e) => e.step);
@@ -822,6 +832,13 @@ export class ExchangeStandin {
       this.st.maxAgeCloses++;
       ws.close(1001, 'Connection lifetime expired');
     }, this.maxAgeMs);
+    if (this.cutAfter !== undefined) {
+      const { minMs, maxMs, mode, rng } = this.cutAfter;
+      c.cutTimer = setTimeout(() => {
+        c.cutTimer = undefined;
+        if (c.open && c.closeReason === undefined) this.cut(c, mode);
+      }, Math.round(minMs + rng() * (maxMs - minMs)));
+    }
     if (this.playOn === 'first-subscription' && c.streams.size > 0) this.play();
   }
 
@@ -846,9 +863,9 @@ export class ExchangeStandin {
     c.closedAt = Date.now();
     c.closeCode = code;
     c.closeReason ??= 'client';
-    for (const t of [c.pingTimer, c.ageTimer, c.stallTimer]) if (t !== undefined) clearTimeout(t);
+    for (const t of [c.pingTimer, c.ageTimer, c.stallTimer, c.cutTimer]) if (t !== undefined) clearTimeout(t);
     if (c.pongDeadline !== undefined) clearTimeout(c.pongDeadline);
-    c.pingTimer = c.ageTimer = c.stallTimer = c.pongDeadline = undefined;
+    c.pingTimer = c.ageTimer = c.stallTimer = c.pongDeadline = c.cutTimer = undefined;
     c.queue.length = 0;
     for (const s of c.streams) this.subs.get(s)?.delete(c);
   }

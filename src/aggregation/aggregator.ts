@@ -27,6 +27,7 @@
 import { KlinestreamError } from '../errors';
 import { INTERVAL_NAMES, type IntervalName } from './intervals';
 import { FINAL, FinalQueue, VOID } from './final-queue';
+import { PLAUSIBLE_FROM_MS, PLAUSIBLE_TO_MS } from './plausible-times';
 import type { KlineBatch } from './kline-batch';
 import { EVENT_PRICE, EVENT_TIME, KlineSlots, round8 } from './kline-slots';
 import { TradeColumns } from './trade-columns';
@@ -60,6 +61,12 @@ export interface AggregatorOptions {
   maxSymbols?: number;
   /** Entries in the final queue. Default 65536. */
   finalQueueCapacity?: number;
+  /**
+   * Plausible times, epoch ms [from, to) (docs/times.md): a trade time or watermark outside is INVALID, so no
+   * input can make the aggregator emit more empty klines than this window holds. Default 2017-01-01 .. 2100-01-01.
+   */
+  timeFromMs?: number;
+  timeToMs?: number;
 }
 
 export interface AggregatorCounters {
@@ -67,6 +74,8 @@ export interface AggregatorCounters {
   duplicates: number;
   lateTrades: number;
   invalidTrades: number;
+  /** Watermarks refused as implausible times (advanceWatermark returned INVALID). */
+  invalidWatermarks: number;
   needsFlush: number;
   finalKlinesOut: number;
   liveKlinesOut: number;
@@ -77,9 +86,12 @@ export class KlineAggregator extends KlineSlots {
   readonly intervals: readonly IntervalName[];
   readonly graceMs: number;
   readonly counters: AggregatorCounters = {
-    tradesApplied: 0, duplicates: 0, lateTrades: 0, invalidTrades: 0, needsFlush: 0, finalKlinesOut: 0, liveKlinesOut: 0,
+    tradesApplied: 0, duplicates: 0, lateTrades: 0, invalidTrades: 0, invalidWatermarks: 0, needsFlush: 0, finalKlinesOut: 0, liveKlinesOut: 0,
   };
   readonly queue: FinalQueue;
+  /** Plausible times [timeFromMs, timeToMs): see AggregatorOptions. */
+  readonly timeFromMs: number;
+  readonly timeToMs: number;
   /** Scratch for the one-trade ingest(). */
   private readonly single = new TradeColumns(1);
   private readonly publishedCount: number;
@@ -103,6 +115,9 @@ export class KlineAggregator extends KlineSlots {
     this.publishedCount = inOrder.length;
     this.rollReserve = 2 * this.K;
     this.graceMs = options.graceMs ?? 2000;
+    this.timeFromMs = options.timeFromMs ?? PLAUSIBLE_FROM_MS;
+    this.timeToMs = options.timeToMs ?? PLAUSIBLE_TO_MS;
+    if (!(this.timeFromMs < this.timeToMs)) throw new RangeError(`timeFromMs (${this.timeFromMs}) must be below timeToMs (${this.timeToMs})`);
     this.queue = new FinalQueue(options.finalQueueCapacity ?? 65536);
     if (this.queue.capacity < 2 * this.rollReserve) {
       throw new RangeError(`finalQueueCapacity must be at least ${2 * this.rollReserve} for ${this.K} internal intervals`);
@@ -159,7 +174,8 @@ export class KlineAggregator extends KlineSlots {
   /**
    * Applies trades `start..trades.length-1` in order and writes each one's result into `trades.result`:
    * APPLIED, DUPLICATE (aggId not above the symbol's last: ignored), LATE (its kline is already final: not
-   * merged anywhere), INVALID (bad numbers or symbol index) or NEEDS_FLUSH. On NEEDS_FLUSH the final queue has
+   * merged anywhere), INVALID (bad numbers, a trade time outside the plausible window, or a bad symbol
+   * index) or NEEDS_FLUSH. On NEEDS_FLUSH the final queue has
    * no room for the klines that trade would close; nothing of it was applied, and the returned index is that
    * trade's: flush, confirm, and call again from there. Otherwise returns trades.length.
    */
@@ -175,6 +191,8 @@ export class KlineAggregator extends KlineSlots {
     const cTime = trades.tradeTime;
     const cMaker = trades.isBuyerMaker;
     const cResult = trades.result;
+    const timeFrom = this.timeFromMs;
+    const timeTo = this.timeToMs;
     for (let i = start; i < end; i++) {
       const symbol = cSymbol[i]!;
       const aggId = cAggId[i]!;
@@ -191,7 +209,9 @@ export class KlineAggregator extends KlineSlots {
         }
         this.grow(symbol + 1);
       }
-      if (!(price > 0 && quantity > 0 && tradeTime >= 0 && lastTradeId >= firstTradeId)) {
+      // A time outside the plausible window (e.g. microseconds read as ms) would roll the symbol's klines
+      // to the year 55,000 one empty kline at a time: refused like any bad number.
+      if (!(price > 0 && quantity > 0 && tradeTime >= timeFrom && tradeTime < timeTo && lastTradeId >= firstTradeId)) {
         this.counters.invalidTrades++;
         cResult[i] = INVALID;
         continue;
@@ -273,9 +293,15 @@ export class KlineAggregator extends KlineSlots {
    * Event time reached `watermark`: every kline with closeTime < watermark - grace becomes final, with the
    * empty klines up to it. With `group` >= 0 only the symbols of that group (setSymbolGroup: a worker's input
    * partition) are closed: a partition's watermark says nothing about another partition's symbols. Returns
-   * APPLIED, or NEEDS_FLUSH when the final queue filled up (flush and call again: it resumes where it stopped).
+   * APPLIED, NEEDS_FLUSH when the final queue filled up (flush and call again: it resumes where it stopped),
+   * or INVALID when `watermark` is not a plausible time (outside [timeFromMs, timeToMs)): nothing changes,
+   * it is counted (invalidWatermarks), and calling again gives INVALID again.
    */
   advanceWatermark(watermark: number, group = -1): IngestResult {
+    if (!(watermark >= this.timeFromMs && watermark < this.timeToMs)) {
+      this.counters.invalidWatermarks++;
+      return INVALID;
+    }
     const until = watermark - this.graceMs;
     const grouped = group >= 0;
     if (!(until > (grouped ? (this.groupHorizon[group] ?? Infinity) : this.horizon))) return APPLIED;

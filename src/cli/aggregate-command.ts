@@ -7,10 +7,11 @@
 import { once } from 'node:events';
 import { APPLIED, DUPLICATE, INVALID, KlineAggregator, LATE, NEEDS_FLUSH } from '../aggregation/aggregator';
 import { KlineBatch, batchRecord } from '../aggregation/kline-batch';
-import { loadConfig } from '../config/config';
+import { loadConfig, type Config } from '../config/config';
 import { KLINE_CSV_HEADER, klineCsvRow } from '../downstream/kline-csv';
 import { UsageError } from '../errors';
-import { detectFileFormat, readArchiveCsv } from '../exchange/archive-csv';
+import { detectFileFormat, detectTimeUnit, readArchiveCsv } from '../exchange/archive-csv';
+import { TradeTimeCheck } from '../exchange/trade-times';
 import { checkFrameFile, parseFileSource, readAggTrades } from '../exchange/frame-file';
 import { FrameStats } from '../exchange/frame-stats';
 import { createLogger } from '../observability/log';
@@ -24,7 +25,9 @@ const USAGE = `Usage: klinestream aggregate --source file:PATH [--intervals 1m,5
 Reads recorded exchange frames (one per line, optionally gzipped, optionally with a leading receive
 timestamp), or the exchange's public archive CSV of aggregate trades of one symbol (--symbol S; with or
 without a header; millisecond or microsecond times), and prints the final klines, oldest first per symbol
-and interval. A kline is final once a later
+and interval. A file's time unit is the one most of its first 1,000 trades use (ms or us); a trade in
+another unit, outside the plausible window or far from its event time is counted as malformed and skipped
+(docs/times.md). A kline is final once a later
 trade of the same symbol, or any trade more than --grace-ms later, passes its close time; the klines still
 open at the end of the file are not printed. Summary, progress and malformed-line reports go to stderr.`;
 
@@ -47,7 +50,10 @@ export const aggregateCommand: Command = {
     const log = createLogger({ bindings: { command: 'aggregate' } });
     await checkFrameFile(path);
     const symbol = archiveSymbol(stringOption(args, 'symbol'), await detectFileFormat(path), path);
-    return aggregateFile(path, symbol, config.intervals, config.graceMs, format, log);
+    const fileFormat = symbol === undefined ? 'frames' : 'archive-csv';
+    const unit = await detectTimeUnit(path, fileFormat, config.times);
+    if (unit !== 'ms') log.info('the file\'s times are not milliseconds: read as such and converted', { path, unit });
+    return aggregateFile(path, symbol, config, new TradeTimeCheck(config.times, unit), format, log);
   },
 };
 
@@ -69,9 +75,9 @@ export function archiveSymbol(raw: string | undefined, format: 'frames' | 'archi
 }
 
 async function aggregateFile(
-  path: string, csvSymbol: string | undefined, intervals: KlineAggregator['intervals'], graceMs: number, format: 'csv' | 'json', log: ReturnType<typeof createLogger>,
+  path: string, csvSymbol: string | undefined, config: Config, times: TradeTimeCheck, format: 'csv' | 'json', log: ReturnType<typeof createLogger>,
 ): Promise<number> {
-  const agg = new KlineAggregator({ intervals, graceMs });
+  const agg = new KlineAggregator({ intervals: config.intervals, graceMs: config.graceMs, timeFromMs: config.times.fromMs, timeToMs: config.times.toMs });
   const batch = new KlineBatch(8192);
   const symbols = new SymbolTable();
   const stats = new FrameStats();
@@ -101,7 +107,8 @@ async function aggregateFile(
   let eventTime = -Infinity;
   let lastProgress = Date.now();
   let trades = 0;
-  const source = csvSymbol === undefined ? readAggTrades(path, stats) : readArchiveCsv(path, csvSymbol, stats);
+  // Trades with implausible times are counted as malformed there and never reach the aggregator.
+  const source = csvSymbol === undefined ? readAggTrades(path, stats, { times }) : readArchiveCsv(path, csvSymbol, stats, { times });
   for await (const t of source) {
     const symbol = symbols.indexOf(t.symbol);
     let result = agg.ingest(symbol, t.aggId, t.firstTradeId, t.lastTradeId, t.price, t.quantity, t.tradeTime, t.isBuyerMaker);
@@ -134,6 +141,7 @@ async function aggregateFile(
     path, frames: stats.frames, aggTrades: stats.ok, otherFrames: stats.notAggTrade, malformed: stats.malformed,
     headerLines: stats.headerLines, blankLines: stats.blankLines, symbols: symbols.size,
     tradesApplied: c.tradesApplied, duplicates: c.duplicates, lateTrades: c.lateTrades, invalidTrades: c.invalidTrades,
+    implausibleTimes: times.rejected.reduce((a, b) => a + b, 0),
     finalKlines: printed,
   });
   process.stderr.write(

@@ -8,6 +8,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { ConfigError } from '../errors';
 import { INTERVAL_NAMES, type IntervalName } from '../aggregation/intervals';
+import { PLAUSIBLE_FROM_MS, PLAUSIBLE_TO_MS } from '../aggregation/plausible-times';
 import { LOG_LEVELS, type LogLevel } from '../observability/log';
 import { REGISTRY_MIN_JAVA, systemJavaFs, validateRegistryJavaHome } from '../stack/java';
 
@@ -78,8 +79,21 @@ export interface Config {
   streamsPerConnection: number;
   /** A connection is replaced (new one opened first) after this long; the exchange cuts at 24 h. */
   connectionLifetimeMs: number;
-  /** REST weight the producer allows itself per minute (backfills), below the exchange's IP limit. */
+  /** REST weight the producer allows itself per minute (backfills); default the exchange's IP limit. */
   restWeightPerMinute: number;
+  /** Independent WebSocket connections per stream group (1 or 2): with 2, each trade is taken from whichever delivers it first. */
+  feeds: number;
+  /** Live trades the producer holds behind open gaps, all symbols together (memory bound; policy in docs/kafka-design.md). */
+  heldTradesMax: number;
+  /** Plausible times (docs/times.md): the window, epoch ms [from, to), and the tolerances. */
+  times: {
+    fromMs: number;
+    toMs: number;
+    /** Largest |trade time - event time| of a frame. */
+    eventSkewMs: number;
+    /** How far a live trade's time may be ahead of the local clock. */
+    clockAheadMs: number;
+  };
   /** How far back a restart or outage is backfilled from REST; older stretches are recorded as gaps. */
   backfillMaxAgeMs: number;
   /** Trades the producer holds while Kafka is away before it drops them (and backfills them later). */
@@ -172,6 +186,13 @@ function parseNonNegativeInt(raw: string, name: string): number {
   return Number(raw);
 }
 
+/** An instant: epoch milliseconds, or an ISO 8601 date / date-time (UTC unless it says otherwise). */
+function parseInstant(raw: string, name: string): number {
+  const v = /^\d+$/.test(raw) ? Number(raw) : /^\d{4}-\d{2}-\d{2}/.test(raw) ? Date.parse(raw) : NaN;
+  if (!Number.isSafeInteger(v) || v < 0 || v > 8.64e15) throw new ConfigError(name, `expected epoch milliseconds or an ISO date such as 2017-01-01, got ${JSON.stringify(raw)}`);
+  return v;
+}
+
 /** `host:port[,host:port...]`; hosts are names, IPv4 or bracketed IPv6. */
 export function parseBrokers(raw: string, name = 'KAFKA_BROKERS'): string[] {
   const parts = raw.split(',').map((p) => p.trim()).filter((p) => p.length > 0);
@@ -255,9 +276,34 @@ const SETTINGS = {
     env: 'KLINESTREAM_EXCHANGE_CONNECTION_LIFETIME_MS', flag: 'exchange-connection-lifetime-ms', describe: 'planned replacement of a WebSocket connection after this long (exchange cuts at 24 h)',
     parse: intRange(1000, 24 * 3600_000, 'milliseconds'), fallback: () => 23 * 3600_000,
   }),
-  restWeightPerMinute: setting<number>({
-    env: 'KLINESTREAM_EXCHANGE_REST_WEIGHT_PER_MINUTE', flag: 'exchange-rest-weight-per-minute', describe: 'REST request weight the producer spends per minute at most (backfills)',
-    parse: intRange(1, 1_000_000, ''), fallback: () => 1200,
+  restWeightPerMinute: setting<number | undefined>({
+    env: 'KLINESTREAM_EXCHANGE_REST_WEIGHT_PER_MINUTE', flag: 'exchange-rest-weight-per-minute',
+    describe: 'REST request weight the producer spends per minute at most, spread over the minute (default: the exchange\'s limit, 2400 USD-M / 6000 spot)',
+    parse: intRange(1, 1_000_000, ''), fallback: () => undefined,
+  }),
+  feeds: setting<number>({
+    env: 'KLINESTREAM_EXCHANGE_FEEDS', flag: 'feeds', describe: 'independent WebSocket connections per stream group, 1 or 2 (2: a single cut needs no REST backfill)',
+    parse: intRange(1, 2, ''), fallback: () => 1,
+  }),
+  heldTradesMax: setting<number>({
+    env: 'KLINESTREAM_PRODUCER_HELD_TRADES', flag: 'producer-held-trades', describe: 'live trades the producer holds behind open gaps, all symbols together (past it they come from REST)',
+    parse: intRange(1000, 100_000_000, ''), fallback: () => 2_000_000,
+  }),
+  timeFrom: setting<number>({
+    env: 'KLINESTREAM_PLAUSIBLE_TIME_FROM', flag: 'plausible-time-from', describe: 'earliest plausible trade time (ISO date or epoch ms); earlier ones are rejected',
+    parse: parseInstant, fallback: () => PLAUSIBLE_FROM_MS,
+  }),
+  timeTo: setting<number>({
+    env: 'KLINESTREAM_PLAUSIBLE_TIME_TO', flag: 'plausible-time-to', describe: 'end of the plausible trade times (ISO date or epoch ms, exclusive); later ones are rejected',
+    parse: parseInstant, fallback: () => PLAUSIBLE_TO_MS,
+  }),
+  eventSkewMs: setting<number>({
+    env: 'KLINESTREAM_TRADE_EVENT_SKEW_MS', flag: 'trade-event-skew-ms', describe: 'largest accepted difference between a frame\'s trade time T and its event time E',
+    parse: intRange(1, 24 * 3600_000, 'milliseconds'), fallback: () => 60_000,
+  }),
+  clockAheadMs: setting<number>({
+    env: 'KLINESTREAM_CLOCK_TOLERANCE_MS', flag: 'clock-tolerance-ms', describe: 'how far a live trade\'s time may be ahead of the local clock before it is rejected',
+    parse: intRange(1, 24 * 3600_000, 'milliseconds'), fallback: () => 60_000,
   }),
   backfillMaxAgeMs: setting<number>({
     env: 'KLINESTREAM_BACKFILL_MAX_AGE_MS', flag: 'backfill-max-age-ms', describe: 'how far back the producer backfills a restart or outage from REST; older gaps are recorded',
@@ -407,7 +453,15 @@ export function loadConfig(env: Source = process.env, flags: Source = {}): Confi
     exchangeRestUrl: read(SETTINGS.exchangeRestUrl) ?? MARKETS[market].restUrl,
     streamsPerConnection: read(SETTINGS.streamsPerConnection),
     connectionLifetimeMs: read(SETTINGS.connectionLifetimeMs),
-    restWeightPerMinute: read(SETTINGS.restWeightPerMinute),
+    restWeightPerMinute: read(SETTINGS.restWeightPerMinute) ?? MARKETS[market].paths.exchangeWeightLimitPerMinute,
+    feeds: read(SETTINGS.feeds),
+    heldTradesMax: read(SETTINGS.heldTradesMax),
+    times: {
+      fromMs: read(SETTINGS.timeFrom),
+      toMs: read(SETTINGS.timeTo),
+      eventSkewMs: read(SETTINGS.eventSkewMs),
+      clockAheadMs: read(SETTINGS.clockAheadMs),
+    },
     backfillMaxAgeMs: read(SETTINGS.backfillMaxAgeMs),
     producerBufferTrades: read(SETTINGS.producerBufferTrades),
     watermarkIntervalMs: read(SETTINGS.watermarkIntervalMs),
@@ -430,6 +484,9 @@ export function loadConfig(env: Source = process.env, flags: Source = {}): Confi
       registryJavaHome: read(SETTINGS.registryJavaHome),
     },
   };
+  if (!(config.times.fromMs < config.times.toMs)) {
+    throw new ConfigError('KLINESTREAM_PLAUSIBLE_TIME_FROM', `must be before KLINESTREAM_PLAUSIBLE_TIME_TO, got ${new Date(config.times.fromMs).toISOString()} .. ${new Date(config.times.toMs).toISOString()}`);
+  }
   const { kafkaPort, controllerPort, registryPort, registryManagementPort } = config.stack;
   const ports = Object.entries({ kafkaPort, controllerPort, registryPort, registryManagementPort });
   for (let i = 0; i < ports.length; i++) {

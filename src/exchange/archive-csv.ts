@@ -20,6 +20,7 @@
 import { AggTradeFrameParser, FrameResult, createAggTradeRecord, type AggTradeRecord } from './aggtrade-frame';
 import { DEFAULT_MAX_LINE_BYTES, FrameFileReader, type FrameFileOptions } from './frame-file';
 import type { FrameStats } from './frame-stats';
+import { TIME_OK, voteUnit, type TimeRules, type TimeUnit, type TradeTimeCheck } from './trade-times';
 
 export type FileFormat = 'frames' | 'archive-csv';
 
@@ -50,6 +51,12 @@ export function archiveTimeToMs(text: string): number {
   return Number.isSafeInteger(n) ? n : -1;
 }
 
+/** The unit a `transact_time` text is written in, by its digits (as archiveTimeToMs reads it). */
+export function archiveTimeUnit(text: string): TimeUnit {
+  const digits = text.replace(/^0+(?=\d)/, '').length;
+  return digits <= MS_DIGITS_MAX ? 'ms' : digits <= US_DIGITS_MAX ? 'us' : 'ns';
+}
+
 function parseBool(text: string): boolean | undefined {
   if (text === 'true' || text === 'True' || text === 'TRUE') return true;
   if (text === 'false' || text === 'False' || text === 'FALSE') return false;
@@ -64,6 +71,7 @@ function parseBool(text: string): boolean | undefined {
 export class ArchiveCsvParser {
   private lastReason = '';
   private lastKind = '';
+  private lastUnit: TimeUnit = 'ms';
 
   constructor(readonly symbol: string) {
     if (!SYMBOL.test(symbol)) throw new RangeError(`not an exchange symbol: ${JSON.stringify(symbol)}`);
@@ -77,9 +85,19 @@ export class ArchiveCsvParser {
     return this.lastKind;
   }
 
+  /** The unit the last OK line's transact_time was written in (its value in the record is ms). */
+  get unit(): TimeUnit {
+    return this.lastUnit;
+  }
+
   private reject(reason: string): typeof FrameResult.MALFORMED {
     this.lastReason = reason;
     return FrameResult.MALFORMED;
+  }
+
+  /** Marks the last line MALFORMED for a reason found after parsing (an implausible time). */
+  rejectWith(reason: string): typeof FrameResult.MALFORMED {
+    return this.reject(reason);
   }
 
   parse(line: string | Uint8Array, out: AggTradeRecord): FrameResult {
@@ -111,6 +129,7 @@ export class ArchiveCsvParser {
     if (firstTradeId > lastTradeId) return this.reject(`first_trade_id ${firstTradeId} > last_trade_id ${lastTradeId}`);
     const tradeTime = archiveTimeToMs(f[5]!);
     if (tradeTime < 0) return this.reject(`field transact_time is not an epoch time in ms, us or ns: ${quote(f[5]!)}`);
+    this.lastUnit = archiveTimeUnit(f[5]!);
     const maker = parseBool(f[6]!);
     if (maker === undefined) return this.reject(`field is_buyer_maker is not true or false: ${quote(f[6]!)}`);
     if (f.length === 8 && parseBool(f[7]!) === undefined) return this.reject(`field is_best_match is not true or false: ${quote(f[7]!)}`);
@@ -173,19 +192,24 @@ export function recordCsvResult(stats: FrameStats, result: FrameResult, lineNo: 
  * Every aggregate trade of an archive CSV, in file order; bad lines counted into `stats`. Yields the same
  * record object each time, refilled: use it before asking for the next one.
  */
-export async function* readArchiveCsv(path: string, symbol: string, stats: FrameStats, options: FrameFileOptions = {}): AsyncGenerator<AggTradeRecord> {
+export async function* readArchiveCsv(path: string, symbol: string, stats: FrameStats, options: FrameFileOptions & { times?: TradeTimeCheck } = {}): AsyncGenerator<AggTradeRecord> {
   const reader = new FrameFileReader(path, options);
   const csv = new ArchiveCsvParser(symbol);
   const carrier = new AggTradeFrameParser();
   const out = createAggTradeRecord();
   const limit = options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES;
+  const times = options.times;
   try {
     for await (const line of reader) {
       if (line.oversizeBytes > 0) {
         stats.record(carrier.reject(`line is ${line.oversizeBytes} bytes, over the ${limit}-byte limit`), line.lineNo, carrier, line.frame);
         continue;
       }
-      const result = csv.parse(line.frame, out);
+      let result = csv.parse(line.frame, out);
+      // An implausible time is a bad line like any other (docs/times.md).
+      if (result === FrameResult.OK && times !== undefined && times.checkConverted(out, csv.unit, NaN) !== TIME_OK) {
+        result = csv.rejectWith(times.reason);
+      }
       recordCsvResult(stats, result, line.lineNo, csv, carrier, line.frame);
       if (result === FrameResult.OK) yield out;
     }
@@ -207,4 +231,34 @@ export async function detectFileFormat(path: string): Promise<FileFormat> {
     return 'frames';
   }
   return 'frames';
+}
+
+/** How many trades of a file vote on its time unit. */
+const UNIT_VOTES = 1000;
+
+/**
+ * The time unit of a file (docs/times.md): the unit most of its first 1,000 trades are written in, so one odd
+ * trade (or a few) cannot decide it. An archive CSV votes with the digits of transact_time, a frames file
+ * with the magnitude of T. Reads at most those lines, then closes the file.
+ */
+export async function detectTimeUnit(path: string, format: FileFormat, rules: TimeRules): Promise<TimeUnit> {
+  const reader = new FrameFileReader(path, { maxLineBytes: 64 * 1024 });
+  const frames = new AggTradeFrameParser();
+  const csv = new ArchiveCsvParser('UNIT');
+  const r = createAggTradeRecord();
+  const votes: number[] = [];
+  const units: TimeUnit[] = [];
+  for await (const line of reader) {
+    if (line.oversizeBytes > 0) continue;
+    if (format === 'archive-csv') {
+      if (csv.parse(line.frame, r) === FrameResult.OK) units.push(csv.unit);
+    } else if (frames.parse(line.frame, r) === FrameResult.OK) {
+      votes.push(r.tradeTime);
+    }
+    if (votes.length + units.length >= UNIT_VOTES) break;
+  }
+  if (format !== 'archive-csv') return voteUnit(votes, rules);
+  const n = { ms: 0, us: 0, ns: 0 };
+  for (const u of units) n[u]++;
+  return n.us > n.ms && n.us >= n.ns ? 'us' : n.ns > n.ms && n.ns > n.us ? 'ns' : 'ms';
 }

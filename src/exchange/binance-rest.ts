@@ -2,15 +2,22 @@
  * REST client for the exchange's public market data: `exchangeInfo` (symbols) and `aggTrades` (backfills).
  *
  * What it guarantees:
- * - Request weight: never more than `min(weightPerMinute, paths.exchangeWeightLimitPerMinute)` per minute.
- *   The exchange counts weight per IP in fixed clock minutes (a minute starts every minute), so the budget is
- *   a fixed window `floor(now / 60 s)`. Every request reserves its weight before it is sent; requests that do
- *   not fit wait (one timer, no polling) in one FIFO queue shared by all callers, so concurrent backfills
- *   take turns in call order. Each answer's `X-MBX-USED-WEIGHT-1M` (what the exchange counted for this IP,
- *   other processes included) raises the estimate: used = max(used, header + weight still in flight). The
- *   header is applied only if the request was sent in the current local window, so a count from the previous
- *   exchange minute does not fill the new one. The estimate never goes down within a window (conservative).
- *   A single request heavier than the whole budget is let through alone in an empty window.
+ * - Request weight: never more than B = `min(weightPerMinute, paths.exchangeWeightLimitPerMinute)` per
+ *   minute, and spread over the minute rather than spent at its start. The exchange counts weight per IP in
+ *   fixed clock minutes (a minute starts every minute), so the budget is a fixed window `floor(now / 60 s)`;
+ *   within it, what may have been spent by time t is the pace `burst + B * (t - minute start) / 60 s`
+ *   (burst = B / 30, two seconds' worth, at least one request), capped at B. So a backlog goes out at B per
+ *   minute evenly (USD-M: 2,400 weight = two aggTrades calls a second), never all in the first 0.3 s.
+ *   Every request reserves its weight before it is sent; requests that do not fit wait (one timer, no
+ *   polling) in one FIFO queue shared by all callers, so concurrent backfills take turns in call order.
+ *   Each answer's `X-MBX-USED-WEIGHT-1M` (what the exchange counted for this IP, other processes included: a
+ *   producer restarted in the same minute, a second one) raises the estimate: used = max(used, header +
+ *   weight still in flight), and the pace then waits until the minute's allowance passes what others spent.
+ *   The header is applied only if the request was sent in the current local window, so a count from the
+ *   previous exchange minute does not fill the new one. The estimate never goes down within a window
+ *   (conservative). A single request heavier than the whole budget is let through alone in an empty window.
+ * - `get(path, params, weight)`: the same budget, header, 429/418 pauses and retries for any other GET of
+ *   the market-data API (e.g. `/klines`), for clients built on this one.
  * - 429 (rate limit): every request of this client waits until `Retry-After` (seconds; HTTP date accepted;
  *   missing = the next minute), then the request is retried. That pause is what keeps the IP from being
  *   banned. 418 (IP banned): the same with the ban's length (Retry-After, or the "banned until <ms>" in the
@@ -115,6 +122,8 @@ export class BinanceRest {
   private readonly baseUrl: string;
   private readonly paths: MarketPaths;
   private readonly budget: number;
+  /** What may be spent at once at the start of a minute (see the header: the pace). */
+  private readonly burst: number;
   private readonly log: Logger;
   private readonly metrics: RestMetrics | undefined;
   private readonly timeoutMs: number;
@@ -141,6 +150,7 @@ export class BinanceRest {
     this.paths = options.paths;
     if (!(options.weightPerMinute > 0)) throw new RangeError(`weightPerMinute must be > 0, got ${options.weightPerMinute}`);
     this.budget = Math.min(options.weightPerMinute, options.paths.exchangeWeightLimitPerMinute);
+    this.burst = this.budget / 30;
     this.log = options.log;
     this.metrics = options.metrics;
     this.timeoutMs = options.timeoutMs ?? 10_000;
@@ -169,6 +179,19 @@ export class BinanceRest {
   /** Epoch ms until which the exchange said this IP is banned (418); 0 if never. */
   get bannedUntil(): number {
     return this.banUntil;
+  }
+
+  /**
+   * A weighted GET of any market-data endpoint below the REST prefix (e.g. `/klines`), sharing this client's
+   * budget, pace, used-weight header, 429/418 pauses and retries. Returns the parsed JSON; an answer that is
+   * not JSON or is an exchange error object is EXCHANGE_BAD_ANSWER; other failures as described above.
+   * `endpoint` names it in metrics and logs (default: the path without its slash).
+   */
+  async get(path: string, params: Record<string, string>, weight: number, endpoint = path.replace(/^\/+/, '')): Promise<{ url: string; json: unknown }> {
+    if (!path.startsWith('/')) throw new RangeError(`path must start with "/", got ${JSON.stringify(path)}`);
+    if (!(Number.isFinite(weight) && weight >= 0)) throw new RangeError(`weight must be a non-negative number, got ${weight}`);
+    const { url, body } = await this.request(endpoint, path, params, weight);
+    return { url, json: this.json(endpoint, url, body) };
   }
 
   async exchangeInfo(): Promise<ExchangeSymbol[]> {
@@ -394,6 +417,15 @@ export class BinanceRest {
         const head = this.queue[0]!;
         if (this.used > 0 && this.used + head.weight > this.budget) {
           await this.wait((this.windowIndex + 1) * MINUTE_MS - now);
+          continue;
+        }
+        // The pace: by now at most burst + B * (elapsed part of the minute) may have been spent.
+        const start = this.windowIndex * MINUTE_MS;
+        const burst = Math.max(this.burst, head.weight);
+        const need = this.used + head.weight;
+        if (this.used > 0 && need > burst + (this.budget * (now - start)) / MINUTE_MS) {
+          const at = start + ((need - burst) / this.budget) * MINUTE_MS;
+          await this.wait(Math.max(1, Math.ceil(at - now)));
           continue;
         }
         this.queue.shift();

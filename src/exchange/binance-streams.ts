@@ -17,8 +17,12 @@
  *   `alive` is called on pongs and server pings; a frame is itself proof of life (`frame` carries its time).
  * - Reconnects: full-jitter exponential backoff, delay = random * min(maxMs, initialMs * 2^attempt)
  *   (defaults 500 ms and 30 s); the first connection of a slot is immediate; `attempt` goes back to 0 once a
- *   connection has stayed open for `resetAfterMs` (default 60 s). Counted by reason: closed, error, dead,
- *   frame_too_large, connect_failed, lifetime, replacement_failed.
+ *   connection opened and delivered stream data (a frame of its streams), or stayed open for `resetAfterMs`
+ *   (default 60 s): an exchange that cuts every few seconds costs one short delay per cut, not a delay that
+ *   climbs to 30 s. A server that accepts and closes before any data still backs off. Counted by reason:
+ *   closed, error, dead, frame_too_large, connect_failed, lifetime, replacement_failed.
+ * - Connection ids: `connectionIds.first`, then every `connectionIds.step` (default 1, 1): two pools (two
+ *   feeds of the same symbols) number their connections apart.
  * - Planned replacement after `lifetimeMs` (minus up to 2 % jitter so connections opened together do not all
  *   reconnect at once): a new connection with the same streams is opened first; once it is open we emit
  *   `open(new, symbols, old)`; the old one is closed (`closed(old, symbols, planned=true)`) as soon as the new
@@ -78,6 +82,8 @@ export interface BinanceStreamPoolOptions {
   handshakeTimeoutMs?: number;
   /** Random source for the backoff jitter, [0, 1); default Math.random. */
   random?: () => number;
+  /** Ids of this pool's connections: first, first + step, ... Default { first: 1, step: 1 }. */
+  connectionIds?: { first: number; step: number };
   log: Logger;
   events: StreamEvents;
   metrics?: StreamPoolMetrics;
@@ -96,6 +102,8 @@ interface Sock {
   readonly subscribed: Set<string>;
   openedAt: number | undefined;
   frames: number;
+  /** Frames of its streams (combined-stream payloads, not replies): proof that the connection works. */
+  streamFrames: number;
   lastAlive: number;
   lastPingAt: number;
   /** Times of the last outgoing messages, for the per-second window. */
@@ -138,13 +146,14 @@ const REPLY_INSPECT_MAX_BYTES = 64 * 1024;
 const SUFFIX = '@aggTrade';
 
 export class BinanceStreamPool {
-  private readonly o: Required<Omit<BinanceStreamPoolOptions, 'metrics' | 'backoff'>> & {
+  private readonly o: Required<Omit<BinanceStreamPoolOptions, 'metrics' | 'backoff' | 'connectionIds'>> & {
     metrics: StreamPoolMetrics | undefined;
     backoff: { initialMs: number; maxMs: number; resetAfterMs: number };
   };
   private readonly slots: Slot[] = [];
   private readonly live = new Set<WebSocket>();
-  private nextSocketId = 1;
+  private nextSocketId: number;
+  private readonly idStep: number;
   private nextRequestId = 1;
   private closing = false;
   private openCount = 0;
@@ -154,6 +163,12 @@ export class BinanceStreamPool {
       throw new RangeError(`streamsPerConnection must be a positive integer, got ${options.streamsPerConnection}`);
     }
     if (!(options.lifetimeMs > 0)) throw new RangeError(`lifetimeMs must be > 0, got ${options.lifetimeMs}`);
+    const ids = options.connectionIds ?? { first: 1, step: 1 };
+    if (!(Number.isSafeInteger(ids.first) && ids.first >= 1 && Number.isSafeInteger(ids.step) && ids.step >= 1)) {
+      throw new RangeError(`connectionIds must be positive integers, got ${JSON.stringify(ids)}`);
+    }
+    this.nextSocketId = ids.first;
+    this.idStep = ids.step;
     this.o = {
       wsBaseUrl: options.wsBaseUrl.replace(/\/+$/, ''),
       combinedStreamPath: options.combinedStreamPath,
@@ -276,12 +291,13 @@ export class BinanceStreamPool {
 
   private connect(slot: Slot, role: 'current' | 'next'): void {
     if (this.closing || slot.removed) return;
-    const id = this.nextSocketId++;
+    const id = this.nextSocketId;
+    this.nextSocketId += this.idStep;
     const url = this.url(slot.symbols);
     const ws = new WebSocket(url, { maxPayload: this.o.maxFrameBytes, perMessageDeflate: false, handshakeTimeout: this.o.handshakeTimeoutMs });
     ws.binaryType = 'nodebuffer';
     const sock: Sock = {
-      id, slot, ws, state: 'connecting', announced: false, subscribed: new Set(slot.symbols), openedAt: undefined, frames: 0,
+      id, slot, ws, state: 'connecting', announced: false, subscribed: new Set(slot.symbols), openedAt: undefined, frames: 0, streamFrames: 0,
       lastAlive: 0, lastPingAt: 0, sent: [], outbox: [], pending: new Map(), failure: undefined,
       tick: undefined, sendTimer: undefined, lifetimeTimer: undefined, overlapTimer: undefined,
     };
@@ -361,7 +377,8 @@ export class BinanceStreamPool {
       this.o.log.error('exchange stream frame handler threw', { connection: sock.id, error: e });
     }
     // Combined-stream payloads start with {"stream": anything else that is a JSON object may be a reply.
-    if (!isBinary && data.length > 2 && data.length <= REPLY_INSPECT_MAX_BYTES && data[0] === 0x7b && data[2] !== 0x73) this.inspectReply(sock, data);
+    if (!isBinary && data.length > 2 && data[0] === 0x7b && data[2] === 0x73) sock.streamFrames++;
+    else if (!isBinary && data.length > 2 && data.length <= REPLY_INSPECT_MAX_BYTES && data[0] === 0x7b) this.inspectReply(sock, data);
     if (sock.frames === 1 && sock.slot.next === sock && sock.overlapTimer !== undefined) this.finishReplacement(sock.slot);
   }
 
@@ -505,7 +522,8 @@ export class BinanceStreamPool {
     this.stopSocket(sock);
     if (this.closing || slot.removed) return;
     const now = Date.now();
-    if (wasOpen && sock.openedAt !== undefined && now - sock.openedAt >= this.o.backoff.resetAfterMs) slot.attempt = 0;
+    // A connection that worked (it delivered its streams' data) starts the backoff over.
+    if (wasOpen && sock.openedAt !== undefined && (sock.streamFrames > 0 || now - sock.openedAt >= this.o.backoff.resetAfterMs)) slot.attempt = 0;
 
     if (slot.current === sock) {
       slot.current = undefined;

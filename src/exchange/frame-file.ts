@@ -21,6 +21,7 @@ import * as zlib from 'node:zlib';
 import { KlinestreamError, UsageError } from '../errors';
 import { AggTradeFrameParser, FrameResult, createAggTradeRecord, type AggTradeRecord } from './aggtrade-frame';
 import type { FrameStats } from './frame-stats';
+import { TIME_OK, type TradeTimeCheck } from './trade-times';
 
 export interface FrameLine {
   /** 1-based physical line number in the (decompressed) file, counting skipped lines too. */
@@ -247,19 +248,24 @@ export class FrameFileReader implements AsyncIterable<FrameLine> {
 
 /**
  * Every aggTrade of a frames file, in file order, counting everything else into `stats` (and the skipped
- * blank and header lines, when iteration ends). Yields the same record object each time, refilled: use it
+ * blank and header lines, when iteration ends). With `times`, a trade whose time is implausible is counted as
+ * malformed with its reason and not yielded. Yields the same record object each time, refilled: use it
  * before asking for the next one.
  */
-export async function* readAggTrades(path: string, stats: FrameStats, options: FrameFileOptions = {}): AsyncGenerator<AggTradeRecord> {
+export async function* readAggTrades(path: string, stats: FrameStats, options: FrameFileOptions & { times?: TradeTimeCheck } = {}): AsyncGenerator<AggTradeRecord> {
   const reader = new FrameFileReader(path, options);
   const parser = new AggTradeFrameParser();
   const out = createAggTradeRecord();
   const limit = options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES;
+  const times = options.times;
   try {
     for await (const line of reader) {
-      const result = line.oversizeBytes > 0
+      let result = line.oversizeBytes > 0
         ? parser.reject(`line is ${line.oversizeBytes} bytes, over the ${limit}-byte limit for one frame`)
         : parser.parse(line.frame, out);
+      // An implausible time makes the frame bad input like any malformed one (docs/times.md); the check
+      // converts the times of a microsecond file to ms.
+      if (result === FrameResult.OK && times !== undefined && times.check(out, NaN) !== TIME_OK) result = parser.reject(times.reason);
       stats.record(result, line.lineNo, parser, line.frame);
       if (result === FrameResult.OK) yield out;
     }

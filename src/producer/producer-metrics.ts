@@ -15,6 +15,10 @@ export interface ProducerGauges {
   frames(): { ok: number; other: number; malformed: number };
   connections(): number;
   restWeightUsed(): number;
+  /** Live trades held behind open gaps, the slots allocated for them, and the configured bound. */
+  held?(): { trades: number; slots: number; max: number };
+  /** Per symbol with unfillable gaps: how many, how many ids, and the last range (toId -1 = open-ended). */
+  unfillable?(): Array<{ symbol: string; gaps: number; ids: number; lastFrom: number; lastTo: number }>;
 }
 
 export class ProducerMetrics {
@@ -72,6 +76,39 @@ export class ProducerMetrics {
     new Gauge({ name: 'klinestream_producer_kafka_healthy', help: '1 while transactions commit, 0 while Kafka is away', registers: r, collect() { this.set(gauges.kafkaHealthy()); } });
     new Gauge({ name: 'klinestream_producer_watermark_lag_ms', help: 'Wall clock minus the lowest partition watermark written', registers: r, collect() { this.set(gauges.watermarkLagMs()); } });
     new Gauge({ name: 'klinestream_producer_connections', help: 'Open WebSocket connections', registers: r, collect() { this.set(gauges.connections()); } });
+    new Gauge({ name: 'klinestream_producer_rest_weight_used', help: 'REST weight counted in the current minute (ours, raised by the exchange\'s X-MBX-USED-WEIGHT-1M)', registers: r, collect() { this.set(gauges.restWeightUsed()); } });
+    new Gauge({
+      name: 'klinestream_producer_held_trades', help: 'Live trades held behind open gaps (what), slots allocated for them (slots), and the configured bound (max)', labelNames: ['what'], registers: r,
+      collect() {
+        const h = gauges.held?.() ?? { trades: 0, slots: 0, max: 0 };
+        this.set({ what: 'trades' }, h.trades);
+        this.set({ what: 'slots' }, h.slots);
+        this.set({ what: 'max' }, h.max);
+      },
+    });
+    // Unfillable gaps per symbol, for the status page: ids that will never be in `trades` (SPEC 4.10).
+    // Labels are symbols (bounded by the configured symbol set), never id ranges.
+    new Gauge({
+      name: 'klinestream_producer_unfillable_ids', help: 'Aggregate ids reported unfillable (never written), by symbol', labelNames: ['symbol'], registers: r,
+      collect() {
+        for (const u of gauges.unfillable?.() ?? []) this.set({ symbol: u.symbol }, u.ids);
+      },
+    });
+    new Gauge({
+      name: 'klinestream_producer_unfillable_gaps', help: 'Unfillable gaps reported, by symbol', labelNames: ['symbol'], registers: r,
+      collect() {
+        for (const u of gauges.unfillable?.() ?? []) this.set({ symbol: u.symbol }, u.gaps);
+      },
+    });
+    new Gauge({
+      name: 'klinestream_producer_unfillable_last', help: 'The last unfillable id range of a symbol: bound="from" and bound="to" (-1 = up to whatever streamed next)', labelNames: ['symbol', 'bound'], registers: r,
+      collect() {
+        for (const u of gauges.unfillable?.() ?? []) {
+          this.set({ symbol: u.symbol, bound: 'from' }, u.lastFrom);
+          this.set({ symbol: u.symbol, bound: 'to' }, u.lastTo);
+        }
+      },
+    });
   }
 }
 

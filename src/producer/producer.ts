@@ -17,11 +17,12 @@ import { registerValueCodec, valueDecoder } from '../codec/topic-codecs';
 import { TradeWireWriter } from '../codec/trade-wire';
 import type { SymbolEntry } from '../codec/records';
 import { AggTradeFrameParser, createAggTradeRecord, FrameResult, type AggTradeRecord } from '../exchange/aggtrade-frame';
-import { ArchiveCsvParser, detectFileFormat, type FileFormat } from '../exchange/archive-csv';
+import { ArchiveCsvParser, detectFileFormat, detectTimeUnit, type FileFormat } from '../exchange/archive-csv';
 import { BinanceRest, type ExchangeSymbol } from '../exchange/binance-rest';
 import { BinanceStreamPool } from '../exchange/binance-streams';
 import { DEFAULT_MAX_LINE_BYTES, FrameFileReader } from '../exchange/frame-file';
 import { FrameStats } from '../exchange/frame-stats';
+import { TIME_OK, TIME_REASONS, TradeTimeCheck, type TimeVerdict } from '../exchange/trade-times';
 import { KlinestreamError } from '../errors';
 import { kafkaClient, registryClient } from '../kafka/client';
 import { ensureTopics, partitionCounts } from '../kafka/topics';
@@ -33,7 +34,7 @@ import { SymbolsFollower } from '../symbols/symbols-topic';
 import { Backfiller } from './backfiller';
 import { OutgoingBuffer } from './outgoing-buffer';
 import { badFrameReason, ProducerMetrics } from './producer-metrics';
-import { SymbolSequencer, type SequencerSink } from './symbol-sequencer';
+import { GAP, SymbolSequencer, type SequencerSink } from './symbol-sequencer';
 import { TradeWriter } from './trade-writer';
 import { WatermarkClock } from './watermark-clock';
 
@@ -72,11 +73,20 @@ export interface ProducerSummary {
   symbols: number;
   transactions: number;
   unwritten: number;
+  /** Live trades held behind open gaps when the producer stopped (not written; the next start backfills them). */
+  heldAtStop: number;
+  /** Trades released from REST backfills. */
+  releasedFromRest: number;
   elapsedMs: number;
 }
 
 const EMPTY: readonly number[] = [];
 const LIST_REFRESH_MS = 60_000;
+/**
+ * With two feeds a jump is backfilled only this long after it was seen: the other feed usually delivers the
+ * missing ids within milliseconds (it was not cut), and then no REST call is made at all.
+ */
+const FEED_GAP_GRACE_MS = 1000;
 
 export class Producer implements SequencerSink {
   private readonly config: Config;
@@ -91,7 +101,14 @@ export class Producer implements SequencerSink {
   private writer!: TradeWriter;
   private rest: BinanceRest | undefined;
   private backfiller: Backfiller | undefined;
-  private pool: BinanceStreamPool | undefined;
+  /** One pool per feed (KLINESTREAM_EXCHANGE_FEEDS): independent connections carrying the same symbols. */
+  private readonly pools: BinanceStreamPool[] = [];
+  /** Open connections carrying each symbol, over all feeds: a symbol misses trades only when it drops to 0. */
+  private feedsOpen = new Uint16Array(1024);
+  /** Live trades rejected for their time, by verdict (frames and the REST check share the labels). */
+  private readonly liveTimes: TradeTimeCheck;
+  /** Per symbol: ids reported unfillable, gaps, and the last range (the status page shows them). */
+  private readonly unfillableBySymbol = new Map<number, { gaps: number; ids: number; lastFrom: number; lastTo: number }>();
   private readonly metrics: ProducerMetrics;
   private readonly parser = new AggTradeFrameParser();
   private readonly record: AggTradeRecord = createAggTradeRecord();
@@ -114,7 +131,12 @@ export class Producer implements SequencerSink {
     this.fileMode = options.source.kind === 'file';
     this.kafka = kafkaClient(this.config, options.connection, this.log, { clientId: 'klinestream-producer' });
     this.buffer = new OutgoingBuffer(this.config.producerBufferTrades);
-    this.sequencer = new SymbolSequencer(this, { gapPolicy: this.fileMode ? 'accept' : 'backfill' });
+    this.sequencer = new SymbolSequencer(this, {
+      gapPolicy: this.fileMode ? 'accept' : 'backfill',
+      maxHeldTotal: this.config.heldTradesMax,
+      gapGraceMs: this.config.feeds > 1 ? FEED_GAP_GRACE_MS : 0,
+    });
+    this.liveTimes = new TradeTimeCheck(this.config.times, 'ms');
     this.clock = new WatermarkClock({ partitions: 1, intervalMs: this.config.watermarkIntervalMs });
     this.badLog = new RateLimitedLog(this.log);
     this.metrics = new ProducerMetrics(options.registry, {
@@ -127,6 +149,8 @@ export class Producer implements SequencerSink {
       frames: () => ({ ok: this.stats.ok, other: this.stats.notAggTrade, malformed: this.stats.malformed }),
       connections: () => this.connectionSymbols.size,
       restWeightUsed: () => this.rest?.weightUsedThisMinute ?? 0,
+      held: () => ({ trades: this.sequencer.heldTotal, slots: this.sequencer.heldBudget.allocated, max: this.sequencer.heldBudget.max }),
+      unfillable: () => this.unfillableRows(),
     });
   }
 
@@ -156,16 +180,6 @@ export class Producer implements SequencerSink {
     const registry = registryClient(config, this.options.connection, 'klinestream-producer');
     const tradeCodec = await registerValueCodec(registry, catalogue, names.trades, 'Trade');
     const symbolCodec = await registerValueCodec(registry, catalogue, names.symbols, 'SymbolEntry');
-    const symbols = new SymbolsFollower({
-      kafka: this.kafka, admin: this.admin, topic: names.symbols, groupPrefix: config.topicPrefix,
-      decoder: valueDecoder(registry, catalogue, 'SymbolEntry'), directory: this.directory, log,
-    });
-    // The producer is the only writer of `symbols`: reading it once is enough.
-    try {
-      await symbols.start();
-    } finally {
-      await symbols.stop();
-    }
     this.writer = new TradeWriter({
       kafka: this.kafka, admin: this.admin,
       topics: { trades: names.trades, symbols: names.symbols, producerState: names.producerState, transactionalId: names.producerTransactionalId, groupPrefix: config.topicPrefix },
@@ -189,9 +203,22 @@ export class Producer implements SequencerSink {
         },
       },
     });
-    // Initialising the transactional id fences an older producer and aborts what it left open; only then
-    // is producer-state final (see docs/kafka-design.md).
-    const checkpoints = await this.writer.initialise();
+    // Fence first (docs/kafka-design.md, "Recovery"): initialising the transactional id aborts what an older
+    // producer left open and stops it from committing anything more; only then are `symbols` and
+    // `producer-state` final. Read before the fence, the predecessor's last SymbolEntry commits could be
+    // missed and an index given out twice.
+    await this.writer.fence();
+    const symbols = new SymbolsFollower({
+      kafka: this.kafka, admin: this.admin, topic: names.symbols, groupPrefix: config.topicPrefix,
+      decoder: valueDecoder(registry, catalogue, 'SymbolEntry'), directory: this.directory, log,
+    });
+    // The producer is the only writer of `symbols` now: reading it once is enough.
+    try {
+      await symbols.start();
+    } finally {
+      await symbols.stop();
+    }
+    const checkpoints = await this.writer.readOwnedState();
     this.writer.applyCheckpoints(checkpoints);
     log.info('producer ready', {
       instance: this.writer.instance, partitions: this.partitions, knownSymbols: this.directory.size, checkpoints: checkpoints.size,
@@ -246,7 +273,7 @@ export class Producer implements SequencerSink {
 
   backfill(symbol: number, fromId: number, lastTradeTime: number): void {
     if (this.backfiller === undefined) {
-      this.sequencer.backfillSkip(symbol, Infinity, 'no REST source');
+      this.sequencer.backfillSkip(symbol, fromId, Infinity, 'no REST source');
       return;
     }
     const since = this.listedSince.get(symbol);
@@ -280,9 +307,21 @@ export class Producer implements SequencerSink {
   }
 
   unfillable(symbol: number, fromId: number, toId: number, reason: string): void {
+    let u = this.unfillableBySymbol.get(symbol);
+    if (u === undefined) this.unfillableBySymbol.set(symbol, (u = { gaps: 0, ids: 0, lastFrom: -1, lastTo: -1 }));
+    u.gaps++;
+    if (toId >= fromId) u.ids += toId - fromId + 1;
+    u.lastFrom = fromId;
+    u.lastTo = toId;
     this.log.error('gap that cannot be filled: these trades will be missing', {
       symbol: this.directory.nameOf(symbol), fromAggId: fromId, toAggId: toId < 0 ? 'unknown' : toId, ids: toId >= fromId ? toId - fromId + 1 : undefined, reason,
     });
+  }
+
+  private unfillableRows(): Array<{ symbol: string; gaps: number; ids: number; lastFrom: number; lastTo: number }> {
+    const out = [];
+    for (const [s, u] of this.unfillableBySymbol) out.push({ symbol: this.directory.nameOf(s) ?? String(s), ...u });
+    return out;
   }
 
   /**
@@ -319,6 +358,7 @@ export class Producer implements SequencerSink {
     this.backfiller = new Backfiller({
       rest, sequencer: this.sequencer, nameOf: (s) => this.directory.nameOf(s), log, maxAgeMs: config.backfillMaxAgeMs,
       metrics: { request: (outcome) => this.metrics.backfillRequests.inc({ outcome }) },
+      times: this.liveTimes,
     });
     let listing: ExchangeSymbol[];
     try {
@@ -329,37 +369,27 @@ export class Producer implements SequencerSink {
     const chosen = this.chooseSymbols(listing, wanted);
     const names = chosen.map((s) => s.symbol);
     for (const info of chosen) this.resumeSymbol(this.indexFor(info.symbol, info));
-    const pool = this.pool = new BinanceStreamPool({
-      wsBaseUrl: config.exchangeWsUrl, combinedStreamPath: config.marketPaths.combinedStreamPath,
-      streamsPerConnection: config.streamsPerConnection, lifetimeMs: config.connectionLifetimeMs, log,
-      metrics: { reconnects: (reason) => this.metrics.reconnects.inc({ reason }), connections: () => undefined },
-      events: {
-        frame: (id, data, at) => this.onFrame(id, data, at),
-        open: (id, symbols, replacing) => {
-          const indexes = symbols.map((s) => this.indexFor(s));
-          this.connectionSymbols.set(id, indexes);
-          this.clock.connectionOpened(id, Date.now());
-          if (replacing === undefined) {
-            // Symbols that went LIVE while their slot had no open connection (a new listing added to a slot
-            // that was reconnecting; a backfill that ended meanwhile) may have missed trades until now: they
-            // are watched like the reconnected ones.
-            this.sequencer.connectionLost(indexes, -Infinity);
-            this.sequencer.connectionOpened(indexes, Date.now());
-          }
-          log.info('stream connection open', { connection: id, symbols: symbols.length, replacing });
+    const pools = this.pools;
+    for (let feed = 0; feed < config.feeds; feed++) {
+      pools.push(new BinanceStreamPool({
+        wsBaseUrl: config.exchangeWsUrl, combinedStreamPath: config.marketPaths.combinedStreamPath,
+        streamsPerConnection: config.streamsPerConnection, lifetimeMs: config.connectionLifetimeMs, log,
+        // Feeds number their connections apart: feed k has ids k+1, k+1+feeds, ...
+        connectionIds: { first: feed + 1, step: config.feeds },
+        metrics: { reconnects: (reason) => this.metrics.reconnects.inc({ reason }), connections: () => undefined },
+        events: {
+          frame: (id, data, at) => this.onFrame(id, data, at),
+          open: (id, symbols, replacing) => this.onOpen(id, symbols, replacing),
+          closed: (id, symbols, planned, reason) => this.onClosed(id, symbols, planned, reason),
+          alive: (id, at) => this.clock.alive(id, at),
         },
-        closed: (id, symbols, planned, reason) => {
-          const indexes = this.connectionSymbols.get(id) ?? symbols.map((s) => this.indexFor(s));
-          if (!planned) this.sequencer.connectionLost(indexes, this.clock.reached(id, Date.now()));
-          this.clock.connectionClosed(id);
-          this.connectionSymbols.delete(id);
-          (planned ? log.info : log.warn).call(log, 'stream connection closed', { connection: id, symbols: symbols.length, planned, reason });
-        },
-        alive: (id, at) => this.clock.alive(id, at),
-      },
-    });
-    pool.setSymbols(names);
-    log.info('streaming', { market: config.market, symbols: names.length, connections: Math.ceil(names.length / config.streamsPerConnection), ws: config.exchangeWsUrl });
+      }));
+    }
+    const setSymbols = (list: readonly string[]) => {
+      for (const p of pools) p.setSymbols(list);
+    };
+    setSymbols(names);
+    log.info('streaming', { market: config.market, symbols: names.length, feeds: config.feeds, connections: config.feeds * Math.ceil(names.length / config.streamsPerConnection), ws: config.exchangeWsUrl });
     this.every(config.watermarkIntervalMs, () => this.liveTick());
     if (wanted === 'all') {
       // The exchange clock when the listing we stream was taken: a symbol missing from it had not traded yet.
@@ -376,7 +406,7 @@ export class Producer implements SequencerSink {
             names.push(info.symbol);
           }
           log.info('new listings picked up', { symbols: fresh.map((s) => s.symbol) });
-          pool.setSymbols(names);
+          setSymbols(names);
         }, (e: unknown) => log.warn('refreshing the symbol list failed; keeping the current one', { error: e }));
       });
     }
@@ -397,10 +427,13 @@ export class Producer implements SequencerSink {
 
   private onFrame(connection: number, data: Buffer, receivedAt: number): void {
     const r = this.record;
-    const result = data.length > DEFAULT_MAX_LINE_BYTES ? this.parser.reject(`frame of ${data.length} bytes is too large`) : this.parser.parse(data, r);
+    let result = data.length > DEFAULT_MAX_LINE_BYTES ? this.parser.reject(`frame of ${data.length} bytes is too large`) : this.parser.parse(data, r);
+    // Times are checked before anything trusts them (the watermark clock, the sequencer): docs/times.md.
+    const verdict = result === FrameResult.OK ? this.liveTimes.check(r, receivedAt) : TIME_OK;
+    if (verdict !== TIME_OK) result = this.parser.reject(this.liveTimes.reason);
     this.stats.record(result, this.stats.frames + 1, this.parser, data);
     if (result !== FrameResult.OK) {
-      this.countBad(result, data, `connection ${connection}`);
+      this.countBad(result, data, `connection ${connection}`, verdict);
       return;
     }
     this.clock.frame(connection, r.eventTime, receivedAt);
@@ -410,16 +443,55 @@ export class Producer implements SequencerSink {
       this.badLog.write('warn', 'unknown_symbol', 'aggTrade of a symbol that was not subscribed; skipped', { symbol: r.symbol, connection });
       return;
     }
-    this.sequencer.live(index, r);
+    this.sequencer.live(index, r, receivedAt);
     this.writer.notify();
   }
 
-  private countBad(result: FrameResult, data: Uint8Array, where: string): void {
+  private onOpen(id: number, symbols: readonly string[], replacing: number | undefined): void {
+    const indexes = symbols.map((s) => this.indexFor(s));
+    this.connectionSymbols.set(id, indexes);
+    this.clock.connectionOpened(id, Date.now());
+    // Symbols no open connection carried until now (of any feed) may have missed trades meanwhile: a slot that
+    // was reconnecting, a new listing added to it, a backfill that ended while it was down. They are watched
+    // like reconnected ones. A planned replacement (or the other feed still open) covered them.
+    const uncovered: number[] = [];
+    for (const s of indexes) {
+      this.ensureFeeds(s + 1);
+      if (this.feedsOpen[s]++ === 0 && replacing === undefined) uncovered.push(s);
+    }
+    if (uncovered.length > 0) this.sequencer.connectionLost(uncovered, -Infinity);
+    this.sequencer.connectionOpened(indexes, Date.now());
+    this.log.info('stream connection open', { connection: id, symbols: symbols.length, replacing });
+  }
+
+  private onClosed(id: number, symbols: readonly string[], planned: boolean, reason: string): void {
+    const indexes = this.connectionSymbols.get(id) ?? symbols.map((s) => this.indexFor(s));
+    const lost: number[] = [];
+    for (const s of indexes) {
+      this.ensureFeeds(s + 1);
+      if (this.feedsOpen[s]! > 0 && --this.feedsOpen[s]! === 0 && !planned) lost.push(s);
+    }
+    // Only symbols no other connection carries now can miss trades: with two feeds a single cut costs nothing.
+    if (lost.length > 0) this.sequencer.connectionLost(lost, this.clock.reached(id, Date.now()));
+    this.clock.connectionClosed(id);
+    this.connectionSymbols.delete(id);
+    (planned ? this.log.info : this.log.warn).call(this.log, 'stream connection closed', { connection: id, symbols: symbols.length, planned, reason, symbolsLost: lost.length });
+  }
+
+  private ensureFeeds(n: number): void {
+    if (n <= this.feedsOpen.length) return;
+    const a = new Uint16Array(Math.max(n, this.feedsOpen.length * 2));
+    a.set(this.feedsOpen);
+    this.feedsOpen = a;
+  }
+
+  /** A rejected frame: counted by reason (an implausible time by its verdict) and logged with its text, rate-limited. */
+  private countBad(result: FrameResult, data: Uint8Array, where: string, verdict: TimeVerdict = TIME_OK): void {
     if (result === FrameResult.NOT_AGGTRADE) {
       this.metrics.otherFrames.inc({ kind: this.parser.kind });
       return;
     }
-    const reason = badFrameReason(this.parser.reason);
+    const reason = verdict !== TIME_OK ? TIME_REASONS[verdict] : badFrameReason(this.parser.reason);
     this.metrics.badFrames.inc({ reason });
     this.badLog.write('warn', reason, 'malformed frame skipped', { where, reason: this.parser.reason, text: Buffer.from(data.buffer, data.byteOffset, Math.min(data.length, 300)).toString('utf8') });
   }
@@ -459,6 +531,10 @@ export class Producer implements SequencerSink {
       }
       csv = new ArchiveCsvParser(source.symbol);
     }
+    // The unit most of the file's first trades use (docs/times.md); a trade in another one is a bad frame.
+    const unit = await detectTimeUnit(path, format, this.config.times);
+    if (unit !== 'ms') this.log.info('the file\'s times are not milliseconds: read as such and converted', { path, unit });
+    const times = new TradeTimeCheck(this.config.times, unit);
     const progress = this.options.progress ?? ((line: string) => process.stderr.write(line + '\n'));
     let lastProgress = Date.now();
     let firstTradeTime = NaN;
@@ -482,9 +558,14 @@ export class Producer implements SequencerSink {
         // The reason travels on the frame parser, which FrameStats and the bad-frame metrics read.
         if (result === FrameResult.MALFORMED) this.parser.reject(csv.reason);
       }
+      let verdict: TimeVerdict = TIME_OK;
+      if (result === FrameResult.OK) {
+        verdict = csv === undefined ? times.check(r, NaN) : times.checkConverted(r, csv.unit, NaN);
+        if (verdict !== TIME_OK) result = this.parser.reject(times.reason);
+      }
       this.stats.record(result, line.lineNo, this.parser, line.frame);
       if (result !== FrameResult.OK) {
-        this.countBad(result, line.frame, `${path}:${line.lineNo}`);
+        this.countBad(result, line.frame, `${path}:${line.lineNo}`, verdict);
         continue;
       }
       if (speed !== 'max') {
@@ -547,8 +628,16 @@ export class Producer implements SequencerSink {
   private async shutdown(): Promise<void> {
     for (const t of this.timers) clearInterval(t);
     this.backfiller?.stop();
-    await this.pool?.close();
+    await Promise.all(this.pools.map((p) => p.close()));
     this.rest?.close();
+    // Held trades wait behind an open gap and are never written out of order: the next start fetches them
+    // again (from producer-state's last id). Say how many, so a stop that left work behind is visible.
+    const held = this.sequencer.heldTotal;
+    const gaps = [...this.sequencer.holdingSymbols()].filter((s) => this.sequencer.modeOf(s) === GAP).length;
+    this.heldAtStop = held;
+    if (held > 0 || gaps > 0) {
+      this.log.warn('stopping with trades held behind open gaps: not written; the next start backfills them from REST', { heldTrades: held, symbolsInGap: gaps });
+    }
     const unwritten = this.writer === undefined ? 0 : await this.writer.stop();
     if (unwritten > 0) this.log.error('stopped with records not written (Kafka unavailable); the next start backfills them from REST', { records: unwritten });
     this.unwritten = unwritten;
@@ -557,13 +646,15 @@ export class Producer implements SequencerSink {
   }
 
   private unwritten = 0;
+  private heldAtStop = 0;
 
   private summary(): ProducerSummary {
     const c = this.sequencer.counters;
     return {
       frames: this.stats.frames, aggTrades: this.stats.ok, otherFrames: this.stats.notAggTrade, malformed: this.stats.malformed,
       tradesWritten: this.tradesWritten, duplicates: c.duplicates, gapsFound: c.gapsFound, gapsFilled: c.gapsFilled, unfillableGaps: c.unfillableGaps,
-      symbols: this.directory.size, transactions: this.writer?.transactions ?? 0, unwritten: this.unwritten, elapsedMs: Date.now() - this.started,
+      symbols: this.directory.size, transactions: this.writer?.transactions ?? 0, unwritten: this.unwritten, heldAtStop: this.heldAtStop,
+      releasedFromRest: c.releasedFromRest, elapsedMs: Date.now() - this.started,
     };
   }
 

@@ -11,7 +11,8 @@
  *
  * Any failure: abort (best effort), mark Kafka unhealthy and recover with backoff:
  *   R1. a new client instance initialises the transactional id (aborting whatever was left open, fencing any
- *       older instance) and commits an owner record naming this instance;
+ *       older instance) and commits an owner record naming this instance (fence(); at start the producer
+ *       reads `symbols` only after it);
  *   R2. read producer-state to its end: the committed id per symbol, and the owner;
  *   R3. another owner: we were replaced (a second producer started): stop for good (PRODUCER_FENCED);
  *   R4. drop from the buffer what did commit after all (an uncertain commit), keep the rest, go on.
@@ -107,6 +108,8 @@ export class TradeWriter {
   private fatal: Error | undefined;
   /** Trades dropped at write time because their id was already committed (see writeBatch step 1). */
   skippedCommitted = 0;
+  /** Checkpoints of names `symbols` does not know (see applyCheckpoints). */
+  unknownCheckpoints = 0;
   /** Records at the head of the buffer that the transaction in flight is writing (0 when none is). */
   inFlight = 0;
   /** Per symbol in the batch being built (inBatch[s] = 1): its last trade id and time so far. */
@@ -128,8 +131,18 @@ export class TradeWriter {
     return this.pendingEntries.size;
   }
 
-  /** Steps R1-R3 (at start and after failures); returns the checkpoints read. */
+  /** Steps R1-R3 (after failures); returns the checkpoints read. */
   async initialise(): Promise<Map<string, Checkpoint>> {
+    await this.fence();
+    return this.readOwnedState();
+  }
+
+  /**
+   * Step R1: a new client instance initialises the transactional id (InitProducerId: whatever an older
+   * instance left open is aborted, and it cannot commit anything more) and commits the owner record. At
+   * start this comes before reading `symbols` and `producer-state`, which are final only from then on.
+   */
+  async fence(): Promise<void> {
     await this.closeProducer();
     const { kafka, topics } = this.options;
     const producer = kafka.producer({
@@ -154,6 +167,10 @@ export class TradeWriter {
       await txn.abort().catch(() => undefined);
       throw e;
     }
+  }
+
+  /** Steps R2-R3: producer-state to its end; another owner than this instance means we were replaced. */
+  async readOwnedState(): Promise<Map<string, Checkpoint>> {
     const { checkpoints, owner: current } = await this.readState();
     if (current !== undefined && current.instance !== this.instance) throw this.fencedBy(current);
     return checkpoints;
@@ -197,7 +214,13 @@ export class TradeWriter {
   applyCheckpoints(checkpoints: Map<string, Checkpoint>): void {
     for (const [name, c] of checkpoints) {
       const index = this.options.directory.indexOf(name);
-      if (index === undefined) continue;
+      if (index === undefined) {
+        // Cannot happen when `symbols` was read after the fence (every checkpoint's SymbolEntry was committed
+        // in the same transaction or before): a damaged or foreign topic. The symbol restarts from its stream.
+        this.unknownCheckpoints++;
+        this.options.log.error('producer-state names a symbol that `symbols` does not have: its checkpoint is ignored', { symbol: name, lastAggId: c.lastAggId });
+        continue;
+      }
       this.ensure(index + 1);
       this.committedId[index] = c.lastAggId;
       this.committedTime[index] = c.lastTradeTime;

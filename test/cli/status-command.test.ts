@@ -36,7 +36,7 @@ describe('klinestream status', () => {
     producer.badFrames.inc({ reason: 'not_json' }, 3);
     const w = new Registry();
     const worker = new WorkerMetrics(w, {
-      counters: () => ({ tradesApplied: 140, duplicates: 0, lateTrades: 2, invalidTrades: 0, needsFlush: 0, finalKlinesOut: 9, liveKlinesOut: 30 }),
+      counters: () => ({ tradesApplied: 140, duplicates: 0, lateTrades: 2, invalidTrades: 0, invalidWatermarks: 0, needsFlush: 0, finalKlinesOut: 9, liveKlinesOut: 30 }),
       slotsInUse: () => 10, lagByPartition: () => new Map([[0, 4], [1, 6]]), secondsSinceCommit: () => 1, assigned: () => 2,
     });
     worker.dlq.inc({ reason: 'late' }, 2);

@@ -101,7 +101,7 @@ function client(over: Partial<ConstructorParameters<typeof BinanceRest>[0]> = {}
   const c = new BinanceRest({
     baseUrl: base,
     paths: MARKETS.usdm.paths,
-    weightPerMinute: 1200,
+    weightPerMinute: 2400,
     log,
     timeoutMs: 2000,
     maxRetries: 3,
@@ -391,10 +391,42 @@ describe('weight budget', () => {
     const results = await Promise.all([1, 2, 3, 4, 5].map((id) => rest.aggTrades('BTCUSDT', id)));
     expect(results.map((r) => r[0]!.aggId)).toEqual([1, 2, 3, 4, 5]);
     expect(seen.map((s) => Number(s.query.get('fromId')))).toEqual([1, 2, 3, 4, 5]);
-    const minutes = seen.map((s) => (s.at - T0) / 60_000 | 0);
-    expect(minutes).toEqual([0, 0, 1, 1, 2]);
-    expect(sleeps).toEqual([60_000, 60_000]);
+    // Two per minute, the second when the minute's pace allows 40 of 50 (24 s in), the next minute for the third.
+    expect(seen.map((s) => s.at - T0)).toEqual([0, 24_000, 60_000, 84_000, 120_000]);
     expect(rest.weightUsedThisMinute).toBe(20);
+  });
+
+  test('the budget is spread over the minute: no burst in the first 0.3 s (2,400 a minute = two aggTrades a second)', async () => {
+    handler = (_req, res, s) => json(res, 200, [trade(Number(s.query.get('fromId')))]);
+    const rest = client({ weightPerMinute: 2400 });
+    await Promise.all(Array.from({ length: 60 }, (_, i) => rest.aggTrades('BTCUSDT', i + 1)));
+    const at = seen.map((s) => s.at - T0);
+    expect(at.filter((t) => t < 300).length).toBeLessThanOrEqual(5);
+    // 60 calls of weight 20 are 1,200: half the minute's budget, paced to about 28 s, all in minute 0.
+    expect(at[59]).toBeGreaterThanOrEqual(25_000);
+    expect(at[59]).toBeLessThan(60_000);
+    // Evenly: no second holds more than the burst plus two calls.
+    const perSecond = new Map<number, number>();
+    for (const t of at) perSecond.set(Math.floor(t / 1000), (perSecond.get(Math.floor(t / 1000)) ?? 0) + 1);
+    expect(Math.max(...perSecond.values())).toBeLessThanOrEqual(6);
+  });
+
+  test('a producer restarted in a minute another instance already spent follows the exchange\'s used weight', async () => {
+    // The killed predecessor spent 2,000 of 2,400 this minute; the exchange counts every request on top.
+    const counted = new Map<number, number>([[0, 2000]]);
+    handler = (_req, res, s) => {
+      const minute = Math.floor((s.at - T0) / 60_000);
+      counted.set(minute, (counted.get(minute) ?? 0) + 20);
+      json(res, 200, [], { 'x-mbx-used-weight-1m': String(counted.get(minute)) });
+    };
+    const rest = client({ weightPerMinute: 2400 });
+    await Promise.all(Array.from({ length: 30 }, (_, i) => rest.aggTrades('BTCUSDT', i + 1)));
+    const inMinute0 = seen.filter((s) => s.at < T0 + 60_000).length;
+    // 400 weight were left: at most 20 calls in minute 0, the rest in minute 1; never over the exchange's limit.
+    expect(inMinute0).toBeLessThanOrEqual(20);
+    expect(inMinute0).toBeGreaterThanOrEqual(4);
+    expect(seen.length).toBe(30);
+    expect(Math.max(...counted.values())).toBeLessThanOrEqual(2400);
   });
 
   test('the exchange\'s X-MBX-USED-WEIGHT-1M raises the count (other users of the IP)', async () => {
@@ -409,7 +441,8 @@ describe('weight budget', () => {
   test('the budget never exceeds the exchange\'s own limit', async () => {
     const rest = client({ weightPerMinute: 1_000_000, paths: { ...MARKETS.usdm.paths, exchangeWeightLimitPerMinute: 40 } });
     await Promise.all([1, 2, 3].map((id) => rest.aggTrades('BTCUSDT', id)));
-    expect(seen.map((s) => s.at - T0)).toEqual([0, 0, 60_000]);
+    // 40 a minute: one call at once, the second at the pace (30 s), the third in the next minute.
+    expect(seen.map((s) => s.at - T0)).toEqual([0, 30_000, 60_000]);
   });
 });
 

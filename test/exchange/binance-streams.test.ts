@@ -233,6 +233,29 @@ test('backoff grows while connections keep failing', async () => {
   expect(new Set(reconnects)).toEqual(new Set(['closed']));
 });
 
+test('the reconnect delay starts over once a connection opened and delivered frames (an exchange that cuts every few seconds)', async () => {
+  await exchange.start();
+  // Every connection works (one frame of its stream), then is cut 30 ms later.
+  exchange.onConnection = (c) => {
+    c.ws.send(aggTradeFrame(c.streams[0]!));
+    setTimeout(() => c.ws.terminate(), 30);
+  };
+  pool({ backoff: { initialMs: 60, maxMs: 4000 }, random: () => 0.999 }).setSymbols(['BTCUSDT']);
+  await until(() => exchange.conns.length >= 7, 'seven connections', 8000);
+  // Each delay is the first step's (~60 ms after the ~30 ms the connection lived), never 120, 240, ... 3,840 ms.
+  const gaps = exchange.conns.slice(1, 7).map((c, i) => c.openedAt - exchange.conns[i]!.openedAt);
+  for (const g of gaps) expect(g).toBeLessThan(400);
+  expect(rec.of('frame').length).toBeGreaterThanOrEqual(6);
+});
+
+test('two pools number their connections apart (two feeds of the same symbols)', async () => {
+  await exchange.start();
+  pool({ connectionIds: { first: 1, step: 2 } }).setSymbols(['BTCUSDT', 'ETHUSDT']);
+  pool({ connectionIds: { first: 2, step: 2 }, streamsPerConnection: 1 }).setSymbols(['BTCUSDT', 'ETHUSDT']);
+  await until(() => rec.of('open').length === 3, 'three connections');
+  expect(rec.of('open').map((o) => o.id).sort()).toEqual([1, 2, 4]);
+});
+
 test('an abrupt cut: closed(planned=false) with the symbols, then a new connection opens with them', async () => {
   await exchange.start();
   exchange.onConnection = (c) => c.ws.send(aggTradeFrame(c.streams[0]!));

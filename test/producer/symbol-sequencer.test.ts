@@ -54,7 +54,7 @@ class Harness implements SequencerSink {
   private answerRound(limit: number): void {
     for (const { symbol, fromId } of this.requests.splice(0)) {
       const known = this.truth.slice(0, Math.min(this.truth.length, this.restKnows));
-      this.seq.backfillPage(symbol, known.filter((t) => t.aggId >= fromId).slice(0, limit), limit);
+      this.seq.backfillPage(symbol, fromId, known.filter((t) => t.aggId >= fromId).slice(0, limit), limit);
     }
   }
 }
@@ -110,7 +110,7 @@ describe('SymbolSequencer', () => {
     h.seq.tick(1000 + 3000);
     expect(h.requests).toEqual([{ symbol: 1, fromId: 42 }]);
     h.requests.length = 0;
-    h.seq.backfillPage(1, [], 1000); // nothing new: symbol 1 was quiet, no gap
+    h.seq.backfillPage(1, 42, [], 1000); // nothing new: symbol 1 was quiet, no gap
     expect(h.seq.modeOf(1)).toBe(LIVE);
     expect(h.released).toEqual([100]);
   });

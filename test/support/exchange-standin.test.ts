@@ -306,6 +306,29 @@ describe('WebSocket', () => {
     expect(ex.stats.connectionsCut).toBe(4);
   });
 
+  test('everyConnectionAfterMs: every connection is cut on its own schedule, a few hundred ms after it opened', async () => {
+    const ex = await standin({ files: [BTC23], speed: 'manual', seed: 5, trouble: { cutConnections: { everyConnectionAfterMs: { minMs: 150, maxMs: 400 } } } });
+    const a = await client(`${ex.wsBaseUrl}/market/stream?streams=${BTC_STREAM}`);
+    const b = await client(`${ex.wsBaseUrl}/market/stream?streams=${BTC_STREAM}`);
+    const [ca, cb] = [await a.closed, await b.closed];
+    expect([ca.code, cb.code]).toEqual([1006, 1006]);
+    await waitFor(() => ex.connections().every((r) => !r.open), 'the server to see both closes');
+    const [ra, rb] = ex.connections();
+    for (const r of [ra!, rb!]) {
+      expect(r.closeReason).toBe('cut-abrupt');
+      expect(r.closedAt! - r.openedAt).toBeGreaterThanOrEqual(140);
+      expect(r.closedAt! - r.openedAt).toBeLessThan(2000);
+    }
+    // Two connections of the same stream are not cut by one event.
+    expect(ra!.closedAt).not.toBe(rb!.closedAt);
+    expect(ex.stats.connectionsCut).toBe(2);
+    // A connection closed by the client first is not cut afterwards.
+    const c = await client(`${ex.wsBaseUrl}/market/stream?streams=${BTC_STREAM}`);
+    await c.close();
+    await waitFor(() => !ex.connections()[2]!.open, 'the server to see the close');
+    expect(ex.connections()[2]!.closeReason).toBe('client');
+  });
+
   test('random cuts are seeded: the same seed cuts at the same places', async () => {
     const run = async (seed: number): Promise<number[]> => {
       const ex = await standin({ files: [BTC23], speed: 'manual', seed, trouble: { cutConnections: { randomPerMinute: 1 } } });
