@@ -18,8 +18,9 @@
  * - Reconnects: full-jitter exponential backoff, delay = random * min(maxMs, initialMs * 2^attempt)
  *   (defaults 500 ms and 30 s); the first connection of a slot is immediate; `attempt` goes back to 0 once a
  *   connection opened and delivered stream data (a frame of its streams), or stayed open for `resetAfterMs`
- *   (default 60 s): an exchange that cuts every few seconds costs one short delay per cut, not a delay that
- *   climbs to 30 s. A server that accepts and closes before any data still backs off. Counted by reason:
+ *   (default 1 s: a quiet stream delivers nothing): an exchange that cuts every few seconds costs one short
+ *   delay per cut, not a delay that climbs to 30 s. A server that accepts and closes at once still backs
+ *   off. Counted by reason:
  *   closed, error, dead, frame_too_large, connect_failed, lifetime, replacement_failed.
  * - Connection ids: `connectionIds.first`, then every `connectionIds.step` (default 1, 1): two pools (two
  *   feeds of the same symbols) number their connections apart.
@@ -70,7 +71,7 @@ export interface BinanceStreamPoolOptions {
   pingIntervalMs?: number;
   /** No frame and no pong for this long = dead; default 30 s. */
   deadAfterMs?: number;
-  /** Reconnect backoff; `resetAfterMs` (default 60 s): open this long and the backoff starts over. */
+  /** Reconnect backoff; `resetAfterMs` (default 1 s): open this long (or any stream data) and the backoff starts over. */
   backoff?: { initialMs: number; maxMs: number; resetAfterMs?: number };
   /** ws maxPayload; default 1 MiB. */
   maxFrameBytes?: number;
@@ -135,7 +136,7 @@ interface Slot {
 const DEFAULT_PING_MS = 10_000;
 const DEFAULT_DEAD_MS = 30_000;
 const DEFAULT_BACKOFF = { initialMs: 500, maxMs: 30_000 };
-const DEFAULT_RESET_AFTER_MS = 60_000;
+const DEFAULT_RESET_AFTER_MS = 1000;
 const DEFAULT_MAX_FRAME = 1024 * 1024;
 const DEFAULT_OVERLAP_MS = 3000;
 const DEFAULT_MESSAGES_PER_SECOND = 5;

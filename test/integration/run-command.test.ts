@@ -65,7 +65,8 @@ describe('klinestream run', () => {
   describe('live, against the exchange stand-in', () => {
     let standin: StandinProcess;
     beforeAll(async () => {
-      standin = await startStandinProcess(['--file', FRAMES, '--speed', '4', '--shift-to', 'now', '--market', 'usdm', '--play-on', 'first-subscription'], { dist: true });
+      // 30 minutes back: at 4x the stand-in's clock must not run ahead of the producer's (docs/times.md).
+      standin = await startStandinProcess(['--file', FRAMES, '--speed', '4', '--shift-to', String(Date.now() - 30 * 60_000), '--market', 'usdm', '--play-on', 'first-subscription'], { dist: true });
     });
     afterAll(async () => {
       await standin?.stop();

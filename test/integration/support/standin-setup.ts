@@ -31,11 +31,20 @@ export const DATA_FILES = {
 const standins = new Set<ExchangeStandin>();
 
 /**
- * Starts a stand-in whose timeline begins now (so REST backfills are within the producer's backfill age
- * limit), aligned on whole seconds, waiting for play() unless told otherwise.
+ * How far in the past a stand-in's timeline starts. A stand-in playing faster than real time runs its clock
+ * ahead of the wall clock by (speed - 1) x the time played, and the producer rejects trades more than
+ * KLINESTREAM_CLOCK_TOLERANCE_MS ahead of its clock (docs/times.md): starting 30 minutes back keeps a 12x
+ * timeline behind the wall clock for 2.7 minutes of playing, well within the 24 h backfill age limit.
+ */
+export const STANDIN_PAST_MS = 30 * 60_000;
+
+/**
+ * Starts a stand-in whose timeline begins STANDIN_PAST_MS ago (so REST backfills are within the producer's
+ * backfill age limit and no trade is ahead of the wall clock), aligned on whole seconds, waiting for play()
+ * unless told otherwise.
  */
 export async function startStandin(options: ExchangeStandinOptions): Promise<ExchangeStandin> {
-  const ex = await ExchangeStandin.start({ align: 'start', shiftTo: Date.now(), shiftUnitMs: 1000, playOn: 'call', ...options });
+  const ex = await ExchangeStandin.start({ align: 'start', shiftTo: Date.now() - STANDIN_PAST_MS, shiftUnitMs: 1000, playOn: 'call', ...options });
   standins.add(ex);
   return ex;
 }
