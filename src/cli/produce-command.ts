@@ -32,8 +32,14 @@ Options:
   --all             every TRADING perpetual contract (spot: every TRADING symbol), new listings included
   --speed S         file only: max (default), realtime, or a factor like 10x
   --symbol S        file only: the symbol of an archive CSV of aggregate trades (the file does not name it)
-Settings (flags or environment; see README): --partitions, --producer-buffer-trades, --backfill-max-age-ms,
-  --watermark-interval-ms, --exchange-ws-url, --exchange-rest-url, --metrics-port, ...`;
+  --feeds 1|2       live only: independent WebSocket connections per stream group (default 1); with 2 each
+                    trade is taken from whichever delivers it first, so a single cut needs no REST backfill
+Trades whose time cannot be real (not ms live, outside 2017..2100, far from their event time, ahead of the
+clock) are bad frames: counted, logged, never written (docs/times.md). A file is read in the unit most of
+its first 1,000 trades use (ms or us).
+Settings (flags or environment; see README): --partitions, --producer-buffer-trades, --producer-held-trades,
+  --backfill-max-age-ms, --exchange-rest-weight-per-minute, --watermark-interval-ms, --exchange-ws-url,
+  --exchange-rest-url, --metrics-port, --plausible-time-from, --clock-tolerance-ms, ...`;
 
 export function parseSpeed(raw: string | undefined): number | 'max' {
   if (raw === undefined || raw === 'max') return 'max';
@@ -101,7 +107,8 @@ export const produceCommand: Command = {
       const stats = producer.frameStats;
       process.stderr.write(
         `produce: ${s.tradesWritten} trades written in ${s.transactions} transactions for ${s.symbols} symbols in ${(s.elapsedMs / 1000).toFixed(1)} s; ` +
-          `${s.duplicates} duplicates dropped, gaps ${s.gapsFound} found / ${s.gapsFilled} filled / ${s.unfillableGaps} unfillable` +
+          `${s.duplicates} duplicates dropped, gaps ${s.gapsFound} found / ${s.gapsFilled} filled / ${s.unfillableGaps} unfillable, ${s.releasedFromRest} trades from REST` +
+          `${s.heldAtStop > 0 ? `; ${s.heldAtStop} trades held behind open gaps at the stop (the next start backfills them)` : ''}` +
           `${s.unwritten > 0 ? `; ${s.unwritten} NOT written (Kafka unavailable)` : ''}\nproduce: ${stats.summary()}\n`,
       );
       log.info('produce finished', { ...s });
