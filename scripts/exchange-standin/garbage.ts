@@ -1,7 +1,9 @@
 /**
  * Malformed and foreign frames for `garbageLines`, modelled on a real trade (`near`, the trade pushed right
  * after it) so they look like the stream they are injected into. None of them is an acceptable aggTrade
- * frame for the project's parser: each is NOT_AGGTRADE or MALFORMED.
+ * frame: each is NOT_AGGTRADE or MALFORMED for the project's parser, except `microsecond-times`, a
+ * well-formed copy of `near` whose T and E are in microseconds, which the producer's time rules reject
+ * (docs/times.md).
  */
 import type { GarbageKind } from './options';
 import type { LoadedTrade } from './timeline';
@@ -50,5 +52,9 @@ export function renderGarbage(kind: GarbageKind, near: LoadedTrade, combined: bo
     }
     case 'subscription-reply':
       return '{"result":null,"id":4242}';
+    case 'microsecond-times':
+      data.T = near.tradeTime * 1000;
+      data.E = near.eventTime * 1000;
+      return wrap(near.stream, JSON.stringify(data), combined);
   }
 }

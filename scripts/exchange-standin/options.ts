@@ -19,7 +19,9 @@ export type GarbageKind =
   | 'negative-quantity'
   | 'unknown-event'
   | 'oversized'
-  | 'subscription-reply';
+  | 'subscription-reply'
+  /** A copy of a real trade with T and E in microseconds: the parser accepts it, the producer's time rules do not. */
+  | 'microsecond-times';
 
 export const GARBAGE_KINDS: readonly GarbageKind[] = [
   'not-json',
@@ -29,6 +31,7 @@ export const GARBAGE_KINDS: readonly GarbageKind[] = [
   'unknown-event',
   'oversized',
   'subscription-reply',
+  'microsecond-times',
 ];
 
 /** Named REST failures: see rest.ts for the exact answers. */

@@ -124,6 +124,8 @@ it('shows the trouble in /metrics: bad frames by reason, gaps found and filled, 
   // Every rejected frame counted by its reason (each garbage kind went to every subscribed connection).
   const bad = metrics.labelsOf('klinestream_producer_bad_frames_total', 'reason');
   expect(bad).toMatchObject({ not_json: expect.any(Number), missing_field: expect.any(Number), bad_type: expect.any(Number), non_positive: expect.any(Number) });
+  // A frame whose times are in microseconds on a live (millisecond) stream: rejected by the time rules.
+  expect(bad.time_unit).toBeGreaterThanOrEqual(2);
   // Well-formed frames of other kinds: subscription replies, klines (in the 2021 recordings, and injected).
   const other = metrics.labelsOf('klinestream_producer_other_frames_total', 'kind');
   expect(Object.keys(other).length).toBeGreaterThanOrEqual(1);

@@ -7,6 +7,7 @@
 import { createAggTradeRecord, type AggTradeRecord } from '../../src/exchange/aggtrade-frame';
 import type { RestAggTrade } from '../../src/exchange/binance-rest';
 import { createLogger } from '../../src/observability/log';
+import { TradeTimeCheck } from '../../src/exchange/trade-times';
 import { Backfiller } from '../../src/producer/backfiller';
 import { GAP, LIVE, SymbolSequencer, WATCH, type SequencerOptions, type SequencerSink } from '../../src/producer/symbol-sequencer';
 
@@ -26,6 +27,8 @@ function live(a: number): AggTradeRecord {
 class FakeRest {
   calls: Array<{ symbol: string; fromId: number; limit: number }> = [];
   last = 5000;
+  /** Ids REST answers with a time in microseconds (a broken answer). */
+  microIds = new Set<number>();
   hold = false;
   private readonly waiting: Array<() => void> = [];
 
@@ -33,7 +36,11 @@ class FakeRest {
     this.calls.push({ symbol, fromId, limit });
     if (this.hold) await new Promise<void>((resolve) => this.waiting.push(resolve));
     const out: RestAggTrade[] = [];
-    for (let a = fromId; a <= this.last && out.length < limit; a++) out.push(restTrade(a));
+    for (let a = fromId; a <= this.last && out.length < limit; a++) {
+      const t = restTrade(a);
+      if (this.microIds.has(a)) t.tradeTime *= 1000;
+      out.push(t);
+    }
     return out;
   };
 
@@ -53,9 +60,9 @@ class Rig implements SequencerSink {
   /** The outgoing buffer refuses trades while false (a full buffer: the symbol is deferred). */
   accept = true;
 
-  constructor(readonly rest: FakeRest, options: SequencerOptions = {}) {
+  constructor(readonly rest: FakeRest, options: SequencerOptions = {}, times?: TradeTimeCheck) {
     this.seq = new SymbolSequencer(this, options);
-    this.backfiller = new Backfiller({ rest: rest as never, sequencer: this.seq, nameOf: (s) => `SYM${s}`, log, maxAgeMs: 1e15 });
+    this.backfiller = new Backfiller({ rest: rest as never, sequencer: this.seq, nameOf: (s) => `SYM${s}`, log, maxAgeMs: 1e15, times });
   }
 
   release(symbol: number, r: AggTradeRecord): boolean {
@@ -129,6 +136,22 @@ describe('gaps are exact', () => {
     expect(seq.modeOf(0)).toBe(GAP);
     seq.backfillPage(0, 2, [2, 3, 4, 5, 6, 7, 8, 9].map(restTrade), 1000);
     expect(released).toEqual([1, 2, 3, 2, 3, 4, 5, 6, 7, 8, 9]);
+  });
+});
+
+describe('REST trades with implausible times', () => {
+  it('are not released; their ids are reported unfillable, and the rest of the page is used', async () => {
+    const rest = new FakeRest();
+    rest.last = 12;
+    rest.microIds.add(5);
+    const times = new TradeTimeCheck({ fromMs: Date.UTC(2017, 0, 1), toMs: Date.UTC(2100, 0, 1), eventSkewMs: 60_000, clockAheadMs: 60_000 });
+    const rig = new Rig(rest, {}, times);
+    for (const a of [1, 2, 3, 10, 11, 12]) rig.seq.live(0, live(a));
+    await rig.settle();
+    expect(rig.of(0)).toEqual([1, 2, 3, 4, 6, 7, 8, 9, 10, 11, 12]);
+    expect(rig.unfillables).toEqual([[0, 5, 5]]);
+    expect(rig.seq.counters.implausibleRestTrades).toBe(1);
+    expect(rig.seq.modeOf(0)).toBe(LIVE);
   });
 });
 
