@@ -73,6 +73,10 @@ export const replayCommand: Command = {
         },
       });
       const s = await worker.run();
+      if (s.caughtUp === false) {
+        process.stderr.write(`replay: interrupted before catching up (lag ${s.lag ?? 'unknown'} trades); ${s.tradesApplied} trades, ${s.finalKlines} final klines into ${toTopic} so far\n`);
+        return 3;
+      }
       process.stderr.write(`replay: done: ${s.tradesApplied} trades, ${s.finalKlines} final klines into ${toTopic} in ${(s.elapsedMs / 1000).toFixed(1)} s\n`);
       return 0;
     } finally {

@@ -1,7 +1,8 @@
 /**
  * `klinestream work [--until-caught-up] [--guarantee at-least-once|exactly-once]`: one member of the worker
  * group (src/worker/worker.ts). Runs until Ctrl-C / SIGTERM (a last flush and commit, then it leaves the
- * group), or with --until-caught-up until the group has no lag; exit 0. Exit 1 on a runtime failure.
+ * group), or with --until-caught-up until the group has no lag; exit 0. Exit 1 on a runtime failure, 3 when
+ * stopped by a signal before catching up.
  */
 import { loadConfig } from '../config/config';
 import { createRegistry, serveMetrics } from '../observability/metrics';
@@ -21,7 +22,8 @@ commits the input offsets only once Kafka acknowledged them. Run several for mor
 shared out by the group, and a new owner restores a partition's klines from kline-state.
 
 Options:
-  --until-caught-up   stop (exit 0) once the group has no lag, after a last flush and commit
+  --until-caught-up   stop (exit 0) once the group has no lag, after a last flush and commit;
+                      exit 3 when a signal stops it before that
   --guarantee G       at-least-once (default): every kline change delivered, repeats carry the same values;
                       exactly-once: klines, state and offsets in one Kafka transaction per partition and
                       flush; read them with isolation.level=read_committed`;
@@ -61,6 +63,11 @@ export const workCommand: Command = {
           `${s.finalKlines} final and ${s.liveKlines} live klines in ${s.flushes} flushes; ${s.restoredSymbols} symbols restored; ${(s.elapsedMs / 1000).toFixed(1)} s\n`,
       );
       log.info('work finished', { ...s });
+      if (s.caughtUp === false) {
+        // A script waiting for --until-caught-up must not take a stop by a signal for a finished catch-up.
+        process.stderr.write(`work: interrupted before catching up (lag ${s.lag ?? 'unknown'} trades at the last check)\n`);
+        return 3;
+      }
       return 0;
     } finally {
       process.off('SIGINT', onSignal);

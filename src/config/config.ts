@@ -113,6 +113,17 @@ export interface Config {
   intervals: IntervalName[];
   graceMs: number;
   flushIntervalMs: number;
+  /** Bounds of one worker flush (issue 14): no request, record or transaction grows with traffic. */
+  flush: {
+    /** Klines one flush checks out at most; a bigger catch-up is published in rounds of this size. */
+    maxKlines: number;
+    /** Bytes of one produce request at most (lowered to the topics' max.message.bytes where that is smaller). */
+    requestBytes: number;
+    /** Exactly-once: transaction.timeout.ms of the workers' transactions. */
+    transactionTimeoutMs: number;
+  };
+  /** Worker: how far a trade or watermark time may be ahead of its record's Kafka timestamp (docs/times.md). */
+  recordTimeAheadMs: number;
   cacheDir: string;
   logLevel: LogLevel;
   stack: {
@@ -386,6 +397,23 @@ const SETTINGS = {
     },
     fallback: () => 250,
   }),
+  flushMaxKlines: setting<number>({
+    env: 'KLINESTREAM_FLUSH_MAX_KLINES', flag: 'flush-max-klines', describe: 'klines one worker flush publishes at most (a larger catch-up goes out in rounds)',
+    parse: intRange(1024, 1_000_000, ''), fallback: () => 16_384,
+  }),
+  requestBytes: setting<number>({
+    env: 'KLINESTREAM_PRODUCE_REQUEST_BYTES', flag: 'produce-request-bytes', describe: 'bytes of one produce request of a worker at most (kept below the topics\' max.message.bytes)',
+    parse: intRange(16_384, 64 << 20, 'bytes'), fallback: () => 512 << 10,
+  }),
+  transactionTimeoutMs: setting<number>({
+    env: 'KLINESTREAM_TRANSACTION_TIMEOUT_MS', flag: 'transaction-timeout-ms', describe: 'exactly-once: timeout of a worker\'s transaction (the broker aborts one open longer)',
+    parse: intRange(1000, 900_000, 'milliseconds'), fallback: () => 60_000,
+  }),
+  recordTimeAheadMs: setting<number>({
+    env: 'KLINESTREAM_RECORD_TIME_AHEAD_MS', flag: 'record-time-ahead-ms',
+    describe: 'worker: how far a trade or watermark time may be ahead of its record\'s Kafka timestamp before it goes to the DLQ',
+    parse: intRange(1000, 366 * 24 * 3600_000, 'milliseconds'), fallback: () => 3600_000,
+  }),
   cacheDir: setting<string>({
     env: 'KLINESTREAM_CACHE_DIR', flag: 'cache-dir', describe: 'where the local stack keeps its jars, data and logs',
     parse: (raw, name) => {
@@ -474,6 +502,12 @@ export function loadConfig(env: Source = process.env, flags: Source = {}): Confi
     intervals: read(SETTINGS.intervals),
     graceMs: read(SETTINGS.graceMs),
     flushIntervalMs: read(SETTINGS.flushIntervalMs),
+    flush: {
+      maxKlines: read(SETTINGS.flushMaxKlines),
+      requestBytes: read(SETTINGS.requestBytes),
+      transactionTimeoutMs: read(SETTINGS.transactionTimeoutMs),
+    },
+    recordTimeAheadMs: read(SETTINGS.recordTimeAheadMs),
     cacheDir: read(SETTINGS.cacheDir),
     logLevel: read(SETTINGS.logLevel),
     stack: {

@@ -82,3 +82,23 @@ export function decodeStateRecord(value: Buffer): StateRecord {
     state,
   };
 }
+
+export interface StateStamp {
+  symbolIndex: number;
+  placementEpoch: number;
+  inputPartition: number;
+  inputOffset: number;
+}
+
+/** The stamp of a state record without copying its state; undefined when the header is not ours. */
+export function readStateStamp(value: Buffer): StateStamp | undefined {
+  if (value.length < 28 || value[0] !== MAGIC_0 || value[1] !== MAGIC_1 || value[2] !== VERSION) return undefined;
+  const L = value[3]!;
+  if (value.length < 28 + L) return undefined;
+  return {
+    symbolIndex: value.readInt32BE(4 + L),
+    placementEpoch: value.readInt32BE(8 + L),
+    inputPartition: value.readInt32BE(12 + L),
+    inputOffset: value.readDoubleBE(16 + L),
+  };
+}

@@ -32,11 +32,17 @@ export class TradeDecoder {
     this.fast = new TradeWireReader(schemaId);
   }
 
+  /** True when `value` names a schema id not resolved yet (prepare() must run before decode()). */
+  needsPrepare(value: Buffer | null): boolean {
+    if (value === null || value.length < HEADER_LENGTH || value[0] !== MAGIC_BYTE) return false;
+    const id = value.readInt32BE(1);
+    return id !== this.fast.schemaId && !this.codec.hasSchema(id);
+  }
+
   /** Schema ids other than ours must be fetched before decode(): call for a batch's ids first. */
   async prepare(value: Buffer | null): Promise<void> {
-    if (value === null || value.length < HEADER_LENGTH || value[0] !== MAGIC_BYTE) return;
-    const id = value.readInt32BE(1);
-    if (id === this.fast.schemaId || this.codec.hasSchema(id)) return;
+    if (!this.needsPrepare(value)) return;
+    const id = value!.readInt32BE(1);
     try {
       await this.codec.prepare(id);
     } catch (e) {

@@ -1,17 +1,21 @@
 /**
- * One member of the worker group: consumes `trades`, aggregates, and publishes klines through the flush
- * protocol of flush.ts. This file owns consumption (eachBatch, decoding into columns, watermarks, the DLQ),
- * partition ownership (restore on assignment, drop on revocation, rewind after a failed transaction), the
- * flush schedule and its retries, and `--until-caught-up`.
+ * One member of the worker group: the wiring of consumption (consume.ts), ownership (ownership.ts),
+ * restore (restore.ts) and the flush (flush.ts), the flush schedule and its retries, and
+ * `--until-caught-up`. The data path, top to bottom: kafkajs fetches a batch -> BatchConsumer applies it to
+ * the aggregator under the partition's ownership -> the flush timer (or a full queue) runs the Flusher ->
+ * klines and state are delivered -> the offsets are committed -> the ownership's `committed` moves.
  *
- * Ownership: one aggregator per process (a new instance costs V8 its optimised code); each owned partition is
- * a symbol group in it, so a partition's watermark closes only its own symbols. A partition is "ready" once
- * restored from `kline-state`; its batches wait for that.
+ * One aggregator per process (a new instance costs V8 its optimised code); each owned partition is a symbol
+ * group in it, so a partition's watermark closes only its own symbols.
+ *
+ * Group membership: kafkajs (eager protocol) reports each completed join with the member's whole
+ * assignment. A partition that is gone is revoked at once (its ownership ends); a partition that is new, or
+ * that this member kept but under a new member id (it was out of the group meanwhile, so another member may
+ * have owned it), gets a new ownership and is restored right away, before its first batch.
  */
-import { Partitioners, type Admin, type Consumer, type EachBatchPayload, type Kafka, type KafkaMessage, type Producer } from 'kafkajs';
+import { Partitioners, type Admin, type Consumer, type Kafka, type Producer } from 'kafkajs';
 import type { Registry } from 'prom-client';
-import { APPLIED, DUPLICATE, INVALID, KlineAggregator, LATE } from '../aggregation/aggregator';
-import { TradeColumns } from '../aggregation/trade-columns';
+import { KlineAggregator } from '../aggregation/aggregator';
 import { KlineWireWriter } from '../codec/kline-wire';
 import { SchemaCatalogue } from '../codec/schema-catalogue';
 import { registerValueCodec, valueDecoder } from '../codec/topic-codecs';
@@ -19,17 +23,19 @@ import type { Config } from '../config/config';
 import { topicNames } from '../config/config';
 import { KlinestreamError } from '../errors';
 import { kafkaClient, registryClient } from '../kafka/client';
-import { TopicReader } from '../kafka/topic-reader';
 import { ensureTopics } from '../kafka/topics';
 import type { Logger } from '../observability/log';
 import { RateLimitedLog } from '../observability/rate-limited-log';
 import type { Connection } from '../stack/stack';
 import { SymbolDirectory } from '../symbols/symbol-directory';
 import { SymbolsFollower } from '../symbols/symbols-topic';
+import { effectiveBudget } from './bounded-send';
+import { BatchConsumer } from './consume';
 import { Faults } from './faults';
-import { Flusher, type DlqRecord } from './flush';
-import { decodeStateRecord } from './state-record';
-import { DECODED_HANDOVER, DECODED_TRADE, DECODED_UNKNOWN_SCHEMA, DECODED_WATERMARK, TradeDecoder } from './trade-decoder';
+import { Flusher } from './flush';
+import { Ownerships, type PartitionOwnership } from './ownership';
+import { Restorer } from './restore';
+import { TradeDecoder } from './trade-decoder';
 import { WorkerMetrics } from './worker-metrics';
 
 export interface WorkerOptions {
@@ -51,7 +57,7 @@ export interface WorkerOptions {
   /** Where a group without committed offsets starts: the earliest retained trade (default). */
   fromBeginning?: boolean;
   faults?: Faults;
-  /** Called when caught up (until-caught-up) with the counts, before stopping. */
+  /** Called at each lag check (until-caught-up) with the counts. */
   onProgress?: (p: WorkerProgress) => void;
 }
 
@@ -72,9 +78,11 @@ export interface WorkerSummary {
   flushes: number;
   restoredSymbols: number;
   elapsedMs: number;
+  /** until-caught-up: whether it stopped because it caught up (false: stopped by a signal first). */
+  caughtUp?: boolean;
+  /** until-caught-up: the group's lag at the last check. */
+  lag?: number;
 }
-
-const COLUMNS = 4096;
 
 export class Worker {
   private readonly config: Config;
@@ -86,36 +94,32 @@ export class Worker {
   private admin!: Admin;
   private consumer!: Consumer;
   private producer: Producer | undefined;
-  private readonly eosProducers = new Map<number, Producer>();
   private readonly agg: KlineAggregator;
-  private readonly cols = new TradeColumns(COLUMNS);
-  private readonly rowOffset = new Float64Array(COLUMNS);
-  private readonly rowMessage: Array<KafkaMessage | undefined> = new Array(COLUMNS);
   private decoder!: TradeDecoder;
   private readonly directory = new SymbolDirectory();
   private symbols!: SymbolsFollower;
   private flusher!: Flusher;
-  private readonly owned = new Set<number>();
-  private readonly ready = new Set<number>();
-  private readonly restoring = new Map<number, Promise<void>>();
-  private readonly applied = new Map<number, number>();
-  private readonly committed = new Map<number, number>();
-  private readonly lag = new Map<number, number>();
-  private readonly pendingDlq: DlqRecord[] = [];
+  private readonly ownerships = new Ownerships();
+  private readonly restorer: Restorer;
+  private readonly batches: BatchConsumer;
   private readonly metrics: WorkerMetrics;
   private readonly faults: Faults;
   private readonly eos: boolean;
-  private readonly lateLog: RateLimitedLog;
+  private memberId: string | undefined;
+  /** Bytes of one produce request (configured, lowered to the output topics' max.message.bytes). */
+  private budget: number;
   private flushing: Promise<void> = Promise.resolve();
   private flushTimer: NodeJS.Timeout | undefined;
+  private readonly timers = new Set<NodeJS.Timeout>();
   private lastCommitAt = Date.now();
+  private commitsSeen = 0;
   private paused = false;
   private stopped = false;
+  private caughtUp = false;
+  private lastLag: number | undefined;
   private failure: unknown;
   private readonly started = Date.now();
   private flushes = 0;
-  private dlqCount = 0;
-  private restoredSymbols = 0;
   private stop!: () => void;
 
   constructor(private readonly options: WorkerOptions) {
@@ -129,15 +133,26 @@ export class Worker {
     this.groupId = options.groupId ?? this.names.workerGroup;
     this.eos = this.config.guarantee === 'exactly-once';
     this.faults = options.faults ?? Faults.none();
+    this.budget = this.config.flush.requestBytes;
     this.kafka = kafkaClient(this.config, options.connection, this.log, { clientId: 'klinestream-worker' });
     this.agg = new KlineAggregator({ intervals: this.config.intervals, graceMs: this.config.graceMs });
-    this.lateLog = new RateLimitedLog(this.log);
+    const warnings = new RateLimitedLog(this.log);
     this.metrics = new WorkerMetrics(options.registry, {
       counters: () => this.agg.counters,
       slotsInUse: () => this.agg.activeSymbolCount * this.agg.intervalsPerSymbol,
-      lagByPartition: () => this.lag,
+      lagByPartition: () => new Map([...this.ownerships.all()].map((o) => [o.partition, o.lag])),
       secondsSinceCommit: () => (Date.now() - this.lastCommitAt) / 1000,
-      assigned: () => this.owned.size,
+      assigned: () => this.ownerships.size,
+    });
+    this.restorer = new Restorer({
+      kafka: this.kafka, admin: () => this.admin, consumer: () => this.consumer, agg: this.agg, directory: this.directory,
+      symbols: () => this.symbols, ownerships: this.ownerships, log: this.log, metrics: this.metrics, topics: this.topics, groupId: this.groupId,
+      topicPrefix: this.config.topicPrefix, eos: this.eos, transactionTimeoutMs: this.config.flush.transactionTimeoutMs, serial: (fn) => this.serial(fn),
+    });
+    this.batches = new BatchConsumer({
+      agg: this.agg, directory: this.directory, symbols: () => this.symbols, decoder: () => this.decoder, ownerships: this.ownerships,
+      restorer: this.restorer, metrics: this.metrics, log: this.log, warnings, tradesTopic: this.topics.trades, graceMs: this.config.graceMs,
+      recordTimeAheadMs: this.config.recordTimeAheadMs, dlqBudget: () => this.budget, flushNow: () => this.flushNow(), stopped: () => this.stopped,
     });
   }
 
@@ -162,8 +177,9 @@ export class Worker {
     }
     const c = this.agg.counters;
     return {
-      tradesApplied: c.tradesApplied, duplicates: c.duplicates, lateTrades: c.lateTrades, dlq: this.dlqCount, finalKlines: c.finalKlinesOut,
-      liveKlines: c.liveKlinesOut, flushes: this.flushes, restoredSymbols: this.restoredSymbols, elapsedMs: Date.now() - this.started,
+      tradesApplied: c.tradesApplied, duplicates: c.duplicates, lateTrades: c.lateTrades, dlq: this.batches.dlqCount, finalKlines: c.finalKlinesOut,
+      liveKlines: c.liveKlinesOut, flushes: this.flushes, restoredSymbols: this.restorer.restoredSymbols, elapsedMs: Date.now() - this.started,
+      ...(this.options.untilCaughtUp ? { caughtUp: this.caughtUp, lag: this.lastLag } : {}),
     };
   }
 
@@ -177,6 +193,7 @@ export class Worker {
     if (this.topics.klines !== this.names.klines || this.topics.klineState !== this.names.klineState || this.topics.tradesDlq !== this.names.tradesDlq) {
       await this.ensureReplayTopics();
     }
+    this.budget = await effectiveBudget(this.admin, [this.topics.klines, this.topics.klineState, this.topics.tradesDlq], config.flush.requestBytes, log);
     const catalogue = SchemaCatalogue.load();
     const registry = registryClient(config, this.options.connection, 'klinestream-worker');
     const tradeSchema = await registerValueCodec(registry, catalogue, this.topics.trades, 'Trade');
@@ -191,13 +208,14 @@ export class Worker {
     await this.symbols.start();
     this.flusher = new Flusher({
       agg: this.agg, directory: this.directory, klineWire, topics: this.topics, groupId: this.groupId, log, faults: this.faults,
-      applied: this.applied, committed: this.committed, owned: this.owned, pendingDlq: this.pendingDlq,
-      publishFrom: this.options.publishFrom ?? -Infinity,
-      commit: (offsets) => this.consumer.commitOffsets(offsets.map((o) => ({ topic: this.topics.trades, partition: o.partition, offset: String(o.offset) }))),
+      ownerships: this.ownerships, publishFrom: this.options.publishFrom ?? -Infinity, maxKlines: config.flush.maxKlines,
+      requestBytes: () => this.budget, commit: (offsets) => this.commit(offsets),
     });
     if (!this.eos) {
-      this.producer = this.kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner, idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
-      await this.producer.connect();
+      const producer = this.kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner, idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
+      this.producer = producer;
+      await producer.connect();
+      this.flusher.useProducer((topicMessages) => producer.sendBatch({ topicMessages, acks: -1 }));
     }
     this.consumer = this.kafka.consumer({
       groupId: this.groupId,
@@ -210,18 +228,22 @@ export class Worker {
       maxWaitTimeInMs: 100,
     });
     const { consumer } = this;
-    consumer.on(consumer.events.GROUP_JOIN, (e) => this.onAssignment(e.payload.memberAssignment[this.topics.trades] ?? []));
+    consumer.on(consumer.events.GROUP_JOIN, (e) => this.onAssignment(e.payload.memberId, e.payload.memberAssignment[this.topics.trades] ?? []));
     consumer.on(consumer.events.REBALANCING, () => {
       // Flush and commit before giving partitions up, as far as kafkajs lets us (there is no revoke hook).
       this.scheduleFlush();
     });
+    consumer.on(consumer.events.COMMIT_OFFSETS, () => {
+      this.commitsSeen++;
+    });
     consumer.on(consumer.events.END_BATCH_PROCESS, (e) => {
-      const p = e.payload.partition;
-      if (e.payload.topic !== this.topics.trades || !this.ready.has(p)) return;
+      if (e.payload.topic !== this.topics.trades) return;
+      const o = this.ownerships.current(e.payload.partition);
+      if (o === undefined || !o.ready) return;
       // Also moves past batches made only of transaction markers (they never reach eachBatch).
       const next = Number(e.payload.lastOffset) + 1;
-      if (next > (this.applied.get(p) ?? -1) && e.payload.batchSize === 0) this.applied.set(p, next);
-      this.lag.set(p, Math.max(0, Number(e.payload.offsetLag)));
+      if (e.payload.batchSize === 0 && next > o.applied && o.applied >= 0) o.applied = next;
+      o.lag = Math.max(0, Number(e.payload.offsetLag));
     });
     consumer.on(consumer.events.CRASH, (e) => {
       if (!e.payload.restart) this.fail(new KlinestreamError('WORKER_FAILED', `the consumer stopped: ${e.payload.error.message}`, {}, { cause: e.payload.error }));
@@ -233,12 +255,12 @@ export class Worker {
       autoCommit: false,
       eachBatchAutoResolve: false,
       partitionsConsumedConcurrently: 1,
-      eachBatch: (payload) => this.onBatch(payload),
+      eachBatch: (payload) => this.batches.onBatch(payload),
     });
     this.flushTimer = setInterval(() => this.scheduleFlush(), config.flushIntervalMs);
     log.info('worker running', {
-      group: this.groupId, guarantee: config.guarantee, intervals: config.intervals.length, graceMs: config.graceMs,
-      topics: this.topics, symbols: this.directory.size, faults: this.faults.active || undefined,
+      group: this.groupId, guarantee: config.guarantee, intervals: config.intervals.length, graceMs: config.graceMs, requestBytes: this.budget,
+      maxKlines: config.flush.maxKlines, topics: this.topics, symbols: this.directory.size, faults: this.faults.active || undefined,
     });
   }
 
@@ -259,285 +281,69 @@ export class Worker {
 
   // ---- ownership -----------------------------------------------------------------------------------------
 
-  private onAssignment(partitions: number[]): void {
+  private onAssignment(memberId: string, partitions: number[]): void {
+    const { ownerships } = this;
+    const rejoined = this.memberId !== undefined && memberId !== this.memberId;
+    this.memberId = memberId;
     const next = new Set(partitions);
-    const revoked = [...this.owned].filter((p) => !next.has(p));
-    const added = partitions.filter((p) => !this.owned.has(p));
-    for (const p of revoked) this.owned.delete(p);
-    for (const p of added) this.owned.add(p);
-    this.log.info('partitions assigned', { partitions: [...this.owned].sort((a, b) => a - b), added, revoked });
-    if (revoked.length === 0) return;
-    // Drop them between flushes (never while a batch is checked out).
-    this.serial(async () => {
-      for (const p of revoked) this.release(p);
-    });
-  }
-
-  private release(p: number): void {
-    if (this.owned.has(p)) return; // assigned back meanwhile
-    const dropped = this.agg.dropGroup(p);
-    this.ready.delete(p);
-    this.applied.delete(p);
-    this.committed.delete(p);
-    this.lag.delete(p);
-    for (let i = this.pendingDlq.length - 1; i >= 0; i--) if (this.pendingDlq[i]!.partition === p) this.pendingDlq.splice(i, 1);
-    const producer = this.eosProducers.get(p);
-    this.eosProducers.delete(p);
-    void producer?.disconnect().catch(() => undefined);
-    this.log.info('partition given up', { partition: p, symbols: dropped });
-  }
-
-  /** Restores partition p from kline-state (once per ownership). */
-  private ensureReady(p: number): Promise<void> {
-    if (this.ready.has(p)) return Promise.resolve();
-    let r = this.restoring.get(p);
-    if (r === undefined) {
-      r = this.serial(() => this.restore(p)).finally(() => this.restoring.delete(p));
-      this.restoring.set(p, r);
-    }
-    return r;
-  }
-
-  private async restore(p: number): Promise<void> {
-    if (this.ready.has(p) || !this.owned.has(p)) return;
-    const started = Date.now();
-    // Exactly-once: initialising the partition's transactional id first fences a previous owner and aborts
-    // its open transaction, so the state read below is final.
-    if (this.eos) await this.producerFor(p);
-    this.agg.dropGroup(p);
-    const latest = new Map<string, Buffer | null>();
-    const reader = new TopicReader({
-      kafka: this.kafka, admin: this.admin, topic: this.topics.klineState, groupPrefix: this.config.topicPrefix, log: this.log,
-      partitions: [p],
-      onBatch: (_partition, messages) => {
-        for (const m of messages) latest.set(m.key?.toString('utf8') ?? '', m.value);
-      },
-    });
-    try {
-      await reader.start();
-    } finally {
-      await reader.stop();
-    }
-    let restored = 0;
-    let skipped = 0;
-    const sig = this.agg.stateSignature;
-    for (const [key, value] of latest) {
-      if (value === null) continue;
-      try {
-        const r = decodeStateRecord(value);
-        const index = this.directory.indexOf(key);
-        if (r.signature !== sig) {
-          skipped++;
-          this.log.error('state of another interval set is not restored; this symbol restarts from its next trades (replay to rebuild it)', { partition: p, symbol: key, stateIntervals: r.signature, configured: sig });
-          continue;
-        }
-        if (index !== r.symbolIndex || r.inputPartition !== p) {
-          skipped++;
-          this.log.error('state record does not match the symbols topic; skipped', { partition: p, symbol: key, index, recordIndex: r.symbolIndex, recordPartition: r.inputPartition });
-          continue;
-        }
-        this.agg.setSymbolGroup(index, p);
-        this.agg.restoreSymbol(index, r.state);
-        // At-least-once: republish the live klines (a replay of the same versions is harmless); exactly-once
-        // must not publish a version twice.
-        if (!this.eos) this.agg.markDirty(index);
-        restored++;
-      } catch (e) {
-        skipped++;
-        this.log.error('unreadable state record skipped', { partition: p, symbol: key, error: e });
+    const revoked: number[] = [];
+    const added: number[] = [];
+    for (const p of ownerships.partitions()) {
+      if (!next.has(p)) {
+        ownerships.revoke(p);
+        revoked.push(p);
       }
     }
-    this.ready.add(p);
-    const ms = Date.now() - started;
-    this.restoredSymbols += restored;
-    this.metrics.restoredSymbols.inc(restored);
-    this.metrics.restoreSeconds.observe(ms / 1000);
-    this.log.info('partition restored from kline-state', { partition: p, records: reader.records, symbols: restored, skipped, ms });
-  }
-
-  private async producerFor(p: number): Promise<Producer> {
-    let producer = this.eosProducers.get(p);
-    if (producer !== undefined) return producer;
-    producer = this.kafka.producer({
-      createPartitioner: Partitioners.DefaultPartitioner,
-      transactionalId: `${this.config.topicPrefix}klinestream-worker-${this.topics.trades}-${p}`,
-      idempotent: true, maxInFlightRequests: 1, transactionTimeout: 60_000, allowAutoTopicCreation: false,
-      retry: { retries: 6, initialRetryTime: 30, maxRetryTime: 1000 },
-    });
-    await producer.connect();
-    // The first transaction initialises the producer id (fencing the previous owner); nothing is sent.
-    const txn = await producer.transaction();
-    await txn.abort();
-    this.eosProducers.set(p, producer);
-    return producer;
-  }
-
-  // ---- consumption ---------------------------------------------------------------------------------------
-
-  private async onBatch({ batch, resolveOffset, heartbeat }: EachBatchPayload): Promise<void> {
-    const p = batch.partition;
-    if (!this.owned.has(p) || this.stopped) return;
-    this.heartbeat = heartbeat;
-    await this.alive(this.ensureReady(p));
-    if (!this.ready.has(p)) return;
-    const messages = batch.messages;
-    for (const m of messages) await this.decoder.prepare(m.value);
-    const cols = this.cols;
-    cols.length = 0;
-    for (let i = 0; i < messages.length; i++) {
-      const m = messages[i]!;
-      const row = cols.length;
-      const result = this.decoder.decode(m.value, cols);
-      if (result === DECODED_TRADE) {
-        this.rowOffset[row] = Number(m.offset);
-        this.rowMessage[row] = m;
-        if (cols.full) await this.applyColumns(p);
-        continue;
-      }
-      await this.applyColumns(p);
-      if (result === DECODED_WATERMARK) {
-        await this.watermark(p, this.decoder.watermark);
-      } else if (result === DECODED_HANDOVER) {
-        // Migration markers are handled by the scaling protocol (docs/scaling.md); a worker without it keeps going.
-        this.log.debug('handover marker', { partition: p, symbol: this.decoder.handoverSymbol, target: this.decoder.handoverTarget });
-      } else {
-        this.toDlq(p, m, result === DECODED_UNKNOWN_SCHEMA ? 'unknown-schema' : 'undecodable', this.decoder.error);
-      }
-      this.applied.set(p, Number(m.offset) + 1);
+    for (const p of partitions) {
+      // Kept under a new member id: another member may have owned p in between. Start over.
+      if (ownerships.current(p) !== undefined && !rejoined) continue;
+      this.restoreSoon(ownerships.assign(p));
+      added.push(p);
     }
-    await this.applyColumns(p);
-    // Everything up to the batch's last offset is processed, transaction markers after the last record included.
-    const next = Number(batch.lastOffset()) + 1;
-    if (next > (this.applied.get(p) ?? -1)) this.applied.set(p, next);
-    resolveOffset(batch.lastOffset());
-    this.lag.set(p, Math.max(0, Number(batch.offsetLag())));
-    await heartbeat();
-  }
-
-  /** Applies the decoded trades, flushing when the final queue is full; then records the offset. */
-  private async applyColumns(p: number): Promise<void> {
-    const cols = this.cols;
-    if (cols.length === 0) return;
-    const last = this.rowOffset[cols.length - 1]!;
-    await this.checkSymbols(p);
-    let i = this.agg.ingestColumns(cols, 0);
-    while (i < cols.length) {
-      await this.alive(this.flushNow());
-      i = this.agg.ingestColumns(cols, i);
-    }
-    const res = cols.result;
-    for (let k = 0; k < cols.length; k++) {
-      const r = res[k]!;
-      if (r === APPLIED) continue;
-      if (r === DUPLICATE) {
-        this.metrics.replayedDuplicates.inc();
-      } else if (r === LATE) {
-        const name = this.directory.nameOf(cols.symbol[k]!);
-        this.lateLog.write('warn', 'late', 'late trade: its kline was already final; sent to the DLQ, not merged', {
-          partition: p, offset: this.rowOffset[k], symbol: name, aggId: cols.aggId[k], tradeTime: cols.tradeTime[k],
-        });
-        this.toDlq(p, this.rowMessage[k]!, 'late', `trade time ${cols.tradeTime[k]} is in a kline already final (grace ${this.config.graceMs} ms)`);
-      } else if (r === INVALID) {
-        this.toDlq(p, this.rowMessage[k]!, 'invalid', 'the aggregator rejected the values (non-positive price or quantity, bad ids or time)');
-      }
-    }
-    this.applied.set(p, last + 1);
-    cols.length = 0;
+    this.log.info('partitions assigned', { partitions: ownerships.partitions(), added, revoked, rejoined: rejoined || undefined });
   }
 
   /**
-   * Trades naming an index the directory does not know: catch up on `symbols`, else send them to the DLQ.
-   * A trade on a partition that is not its symbol's placement goes to the DLQ too: applying it would give
-   * the symbol a second owner (each symbol lives in exactly one partition, SPEC 2).
+   * Restores `o` now, not at its first batch: a partition rewound at its end would otherwise never re-read
+   * what its aborted transaction held. A failed restore is tried again a second later while `o` is current.
    */
-  private async checkSymbols(p: number): Promise<void> {
-    const cols = this.cols;
-    let misfit = false;
-    for (let k = 0; k < cols.length; k++) {
-      const s = cols.symbol[k]!;
-      const home = this.directory.partitionOf(s);
-      if (this.directory.nameOf(s) === undefined || (home >= 0 && home !== p)) misfit = true;
-      else if (this.agg.groupOf(s) !== p) this.agg.setSymbolGroup(s, p);
-    }
-    if (!misfit) return;
-    await this.symbols.catchUp();
-    let w = 0;
-    for (let k = 0; k < cols.length; k++) {
-      const s = cols.symbol[k]!;
-      if (this.directory.nameOf(s) === undefined) {
-        this.toDlq(p, this.rowMessage[k]!, 'unknown-symbol', `symbol index ${s} is not in the symbols topic`);
-        continue;
-      }
-      const home = this.directory.partitionOf(s);
-      if (home >= 0 && home !== p) {
-        this.toDlq(p, this.rowMessage[k]!, 'wrong-partition', `symbol ${this.directory.nameOf(s)} lives in partition ${home}, not ${p}`);
-        continue;
-      }
-      if (this.agg.groupOf(s) !== p) this.agg.setSymbolGroup(s, p);
-      if (w !== k) this.moveRow(k, w);
-      w++;
-    }
-    cols.length = w;
+  private restoreSoon(o: PartitionOwnership): void {
+    this.restorer.ensure(o).catch((e: unknown) => {
+      if (!o.current || this.stopped) return;
+      this.log.warn('restore failed; trying again', { partition: o.partition, epoch: o.epoch, error: e });
+      this.later(1000, () => {
+        if (o.current && !o.ready && !this.stopped) this.restoreSoon(o);
+      });
+    });
   }
 
-  private moveRow(from: number, to: number): void {
-    const c = this.cols;
-    c.symbol[to] = c.symbol[from]!;
-    c.aggId[to] = c.aggId[from]!;
-    c.firstTradeId[to] = c.firstTradeId[from]!;
-    c.lastTradeId[to] = c.lastTradeId[from]!;
-    c.price[to] = c.price[from]!;
-    c.quantity[to] = c.quantity[from]!;
-    c.tradeTime[to] = c.tradeTime[from]!;
-    c.isBuyerMaker[to] = c.isBuyerMaker[from]!;
-    this.rowOffset[to] = this.rowOffset[from]!;
-    this.rowMessage[to] = this.rowMessage[from];
+  /** Exactly-once: o's transaction failed. Back to its last committed transaction (ownership.ts rule 5). */
+  private rewind(o: PartitionOwnership): void {
+    const next = this.ownerships.rewind(o);
+    if (next === undefined) return;
+    this.metrics.rewinds.inc();
+    this.log.warn('partition rewound to its last committed transaction', { partition: o.partition, epoch: next.epoch, committed: o.committed });
+    this.restoreSoon(next);
   }
-
-  private async watermark(p: number, w: number): Promise<void> {
-    while (this.agg.advanceWatermark(w, p) !== APPLIED) await this.alive(this.flushNow());
-  }
-
-  private heartbeat: (() => Promise<void>) | undefined;
 
   /**
-   * Waits for `work` inside eachBatch while heartbeating, so that a flush retrying against an unavailable
-   * Kafka, or a restore, does not cost the group membership.
+   * Clean-up of ended ownerships (ownership.ts rule 3), in the serial chain before a flush checks out:
+   * their symbol groups leave the aggregator, their transactional producers close.
    */
-  private async alive<T>(work: Promise<T>): Promise<T> {
-    const beat = this.heartbeat;
-    if (beat === undefined) return work;
-    const timer = setInterval(() => {
-      beat().catch(() => undefined);
-    }, 1000);
-    try {
-      return await work;
-    } finally {
-      clearInterval(timer);
+  private async cleanUp(): Promise<void> {
+    for (const p of this.ownerships.staleGroups()) {
+      const symbols = this.agg.dropGroup(p);
+      this.ownerships.groupDropped(p);
+      this.log.info('partition state dropped (its ownership ended)', { partition: p, symbols });
     }
-  }
-
-  private toDlq(p: number, m: KafkaMessage, reason: string, error: string): void {
-    this.dlqCount++;
-    this.metrics.dlq.inc({ reason });
-    if (reason !== 'late') {
-      this.lateLog.write('warn', `dlq-${reason}`, 'record sent to the dead-letter topic', { reason, error, topic: this.topics.trades, partition: p, offset: m.offset });
+    for (const o of this.ownerships.ended.splice(0)) {
+      const { txn, producer } = o;
+      o.txn = undefined;
+      o.producer = undefined;
+      o.pendingDlq.length = 0;
+      if (txn !== undefined) await txn.abort().catch(() => undefined);
+      if (producer !== undefined) await producer.disconnect().catch(() => undefined);
     }
-    this.pendingDlq.push({
-      partition: p,
-      message: {
-        key: m.key,
-        value: m.value,
-        headers: {
-          'klinestream.reason': reason,
-          'klinestream.error': error.slice(0, 500),
-          'klinestream.source.topic': this.topics.trades,
-          'klinestream.source.partition': String(p),
-          'klinestream.source.offset': m.offset,
-          'klinestream.source.timestamp': m.timestamp,
-        },
-      },
-    });
   }
 
   // ---- flushing ------------------------------------------------------------------------------------------
@@ -564,7 +370,8 @@ export class Worker {
     for (;;) {
       const started = Date.now();
       try {
-        const r = this.eos ? await this.flusher.flushExactlyOnce((p) => this.producerFor(p)) : await this.flusher.flushAtLeastOnce(this.producer!);
+        await this.cleanUp();
+        const r = await this.flusher.flushUntilConsistent(this.eos);
         this.flushes++;
         this.metrics.flushes.inc({ outcome: 'ok' });
         this.metrics.batchRecords.observe(r.klines);
@@ -573,7 +380,7 @@ export class Worker {
           this.lastCommitAt = Date.now();
           this.metrics.commits.inc({ outcome: 'ok' }, r.committed);
         }
-        for (const p of r.failedPartitions) await this.rewind(p);
+        for (const o of r.failed) this.rewind(o);
         if (this.paused) this.resumeFetching();
         if (this.options.untilCaughtUp) void this.checkCaughtUp();
         return;
@@ -582,9 +389,21 @@ export class Worker {
         if (this.stopped) throw e;
         if (!this.paused) this.pauseFetching();
         this.log.warn('flush failed: fetching paused, retrying (nothing is committed past unpublished klines)', { retryInMs: backoff, error: e });
-        await new Promise((r) => setTimeout(r, backoff));
+        await new Promise<void>((r) => this.later(backoff, r));
         backoff = Math.min(backoff * 2, 10_000);
       }
+    }
+  }
+
+  /**
+   * At-least-once commit. kafkajs' commitOffsets returns without committing when its runner is not running
+   * (a consumer restarting after an error): only the COMMIT_OFFSETS event proves the broker took it.
+   */
+  private async commit(offsets: Array<{ partition: number; offset: number }>): Promise<void> {
+    const seen = this.commitsSeen;
+    await this.consumer.commitOffsets(offsets.map((o) => ({ topic: this.topics.trades, partition: o.partition, offset: String(o.offset) })));
+    if (this.commitsSeen === seen) {
+      throw new KlinestreamError('WORKER_FAILED', 'the consumer did not commit (it is not running: restarting or rejoining the group)', { offsets });
     }
   }
 
@@ -599,26 +418,18 @@ export class Worker {
     this.log.info('flush delivered again: fetching resumed');
   }
 
-  /** Exactly-once: partition p's transaction failed. Back to its last committed transaction. */
-  private async rewind(p: number): Promise<void> {
-    this.metrics.rewinds.inc();
-    const producer = this.eosProducers.get(p);
-    this.eosProducers.delete(p);
-    await producer?.disconnect().catch(() => undefined);
-    this.agg.dropGroup(p);
-    this.ready.delete(p);
-    for (let i = this.pendingDlq.length - 1; i >= 0; i--) if (this.pendingDlq[i]!.partition === p) this.pendingDlq.splice(i, 1);
-    const offsets = await this.admin.fetchOffsets({ groupId: this.groupId, topics: [this.topics.trades] });
-    const committed = offsets[0]?.partitions.find((x) => x.partition === p)?.offset;
-    const offset = committed === undefined || Number(committed) < 0 ? '0' : committed;
-    this.applied.delete(p);
-    this.consumer.seek({ topic: this.topics.trades, partition: p, offset });
-    this.log.warn('partition rewound to its last committed transaction', { partition: p, offset });
+  /** A timer that shutdown clears (none may keep a finished process alive). */
+  private later(ms: number, fn: () => void): void {
+    const t = setTimeout(() => {
+      this.timers.delete(t);
+      fn();
+    }, ms);
+    this.timers.add(t);
   }
 
   private checking = false;
 
-  /** --until-caught-up: the group has no lag and nothing is pending: stop. */
+  /** --until-caught-up: the group has no lag, every owned partition is ready and nothing is pending: stop. */
   private async checkCaughtUp(): Promise<void> {
     if (this.checking || this.stopped) return;
     this.checking = true;
@@ -634,8 +445,12 @@ export class Worker {
         const c = committed.get(e.partition) ?? -1;
         lag += c < 0 ? end - Number(e.low) : Math.max(0, end - c);
       }
-      this.options.onProgress?.({ tradesApplied: this.agg.counters.tradesApplied, lag, partitions: this.owned.size, finals: this.agg.counters.finalKlinesOut });
-      if (lag === 0 && !this.agg.hasPending && this.pendingDlq.length === 0) {
+      this.lastLag = lag;
+      this.options.onProgress?.({ tradesApplied: this.agg.counters.tradesApplied, lag, partitions: this.ownerships.size, finals: this.agg.counters.finalKlinesOut });
+      let settled = !this.agg.hasPending;
+      for (const o of this.ownerships.all()) if (!o.ready || o.pendingDlq.length > 0 || o.txn !== undefined) settled = false;
+      if (lag === 0 && settled && !this.stopped) {
+        this.caughtUp = true;
         this.log.info('caught up: the group has no lag', { tradesApplied: this.agg.counters.tradesApplied });
         this.stop();
       }
@@ -658,21 +473,27 @@ export class Worker {
     // Last flush and commit before leaving the group, unless the process is failing anyway.
     if (this.failure === undefined && this.consumer !== undefined) {
       try {
-        await this.consumer.pause([{ topic: this.topics.trades }]);
+        this.consumer.pause([{ topic: this.topics.trades }]);
         const t0 = Date.now();
-        await Promise.race([this.flushNow(), new Promise((r) => setTimeout(r, 15_000))]);
+        let timer: NodeJS.Timeout | undefined;
+        await Promise.race([this.flushNow(), new Promise((r) => (timer = setTimeout(r, 15_000)))]);
+        clearTimeout(timer);
         this.log.debug('shutdown: final flush', { ms: Date.now() - t0 });
       } catch (e) {
         this.log.warn('final flush failed; the next owner reprocesses from the last commit', { error: e });
       }
     }
     this.stopped = true;
+    for (const t of this.timers) clearTimeout(t);
+    this.timers.clear();
     // Each client gets a bounded time to close: a stop must end even when a client is stuck (kafkajs waits
     // for a batch in progress before it leaves the group). Whatever overran is logged by name.
     await this.closeWithin('consumer', this.consumer?.disconnect());
     await this.closeWithin('symbols reader', this.symbols?.stop());
     await this.closeWithin('producer', this.producer?.disconnect());
-    for (const [p, producer] of this.eosProducers) await this.closeWithin(`transactional producer of partition ${p}`, producer.disconnect());
+    for (const o of [...this.ownerships.all(), ...this.ownerships.ended.splice(0)]) {
+      if (o.producer !== undefined) await this.closeWithin(`transactional producer of partition ${o.partition}`, o.producer.disconnect());
+    }
     await this.closeWithin('admin', this.admin?.disconnect());
   }
 

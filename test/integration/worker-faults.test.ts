@@ -50,8 +50,9 @@ it('publish, state and commit failures are retried: same finals, the worker keep
 
 it('dying between publish and state, or between state and commit, loses and doubles nothing', async () => {
   const { prefix, env } = await app('faults-die');
-  // Three deaths at chosen steps of three different flushes, then a run without faults to the end.
-  for (const fault of ['die-after-klines@1', 'die-after-state@1', 'die-after-klines@2']) {
+  // Deaths at chosen steps of the first flush (the one that is certain to happen: a restored worker may
+  // catch up in one flush), each run restoring what the one before left, then a run without faults to the end.
+  for (const fault of ['die-after-klines@1', 'die-after-state@1', 'die-after-klines@1']) {
     const r = await runCli(['work', '--until-caught-up'], env({ KLINESTREAM_TEST_FAULTS: fault }));
     expect({ fault, signal: r.code === null, said: /dying at die-after-/.test(r.stderr) }).toEqual({ fault, signal: true, said: true });
   }
