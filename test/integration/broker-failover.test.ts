@@ -148,7 +148,7 @@ describe.each(['at-least-once', 'exactly-once'] as const)('--guarantee %s', (gua
       await waitFor('the workers to catch up', async () => (await groupLag(prefix, cluster.kafka())) === 0, 180_000, 1000);
       expect((await stopWithin(workers)).map((e) => e.code)).toEqual([0, 0]);
     });
-    for (const [i, p] of [producer, ...workers].entries()) fs.writeFileSync(`/tmp/wtc/${prefix}${i}.stderr`, p.stderr);
+    if (process.env.FAILOVER_LOGS_DIR) for (const [i, p] of [producer, ...workers].entries()) fs.writeFileSync(`${process.env.FAILOVER_LOGS_DIR}/${prefix}${i}.stderr`, p.stderr);
     // The producer went on: every trade of the frames is in `trades` exactly once.
     expect(checkTrades(await readContent(prefix, cluster.kafka()), expectedTrades)).toEqual([]);
     expect(killed.length).toBeGreaterThan(0);
