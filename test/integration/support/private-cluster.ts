@@ -93,9 +93,13 @@ export class PrivateCluster {
   /** A kafkajs client of the cluster, seeded with the nodes that run. */
   kafka(clientId = 'klinestream-test-cluster'): Kafka {
     const live = this.nodes.filter((n) => n.pid !== undefined);
+    return this.kafkaOf(live.length > 0 ? live : this.nodes, clientId);
+  }
+
+  private kafkaOf(seeds: NodeProcess[], clientId = 'klinestream-test-cluster'): Kafka {
     return new Kafka({
       clientId,
-      brokers: (live.length > 0 ? live : this.nodes).map((n) => `127.0.0.1:${n.node.kafkaPort}`),
+      brokers: seeds.map((n) => `127.0.0.1:${n.node.kafkaPort}`),
       connectionTimeout: 2000,
       requestTimeout: 10_000,
       retry: { retries: 2, initialRetryTime: 100, maxRetryTime: 1000 },
@@ -172,6 +176,28 @@ export class PrivateCluster {
       const lagging = (await this.partitions(topics)).filter((p) => p.leader < 0 || p.isr.length < p.replicas.length);
       return lagging.length === 0 ? true : `not in sync: ${lagging.slice(0, 8).map(describePartition).join('; ')}${lagging.length > 8 ? ` (and ${lagging.length - 8} more)` : ''}`;
     }, timeoutMs);
+  }
+
+  /**
+   * Polls until every running node, asked on its own, shows every partition of `topics` with a leader. A
+   * node applies a new topic's metadata a moment after the controller, and a client whose first metadata
+   * request goes to such a node fails (kafkajs' consumer.subscribe does not retry UNKNOWN_TOPIC_OR_PARTITION).
+   */
+  async waitUntilEveryNodeKnows(topics: string[], timeoutMs = 60_000): Promise<void> {
+    for (const n of this.nodes.filter((x) => x.pid !== undefined)) {
+      await this.waitFor(`node ${n.node.id} to know ${topics.join(', ')}`, async () => {
+        // Seeded with this node only: a fresh client's metadata requests go to its seed.
+        const admin = this.kafkaOf([n]).admin();
+        await admin.connect();
+        try {
+          const meta = await admin.fetchTopicMetadata({ topics });
+          const missing = topics.filter((t) => !meta.topics.some((m) => m.name === t && m.partitions.length > 0 && m.partitions.every((p) => p.leader >= 0)));
+          return missing.length === 0 ? true : `no leader for every partition of ${missing.join(', ')}`;
+        } finally {
+          await admin.disconnect().catch(() => undefined);
+        }
+      }, timeoutMs);
+    }
   }
 
   /** Polls until `count` brokers are live in the cluster's metadata. */
