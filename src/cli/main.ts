@@ -3,7 +3,7 @@
  * The `klinestream` binary: one entry point, one subcommand per job (SPEC section 5).
  * Exit codes: 0 success, 2 bad usage or config (with a message saying what is wrong), 1 runtime failure.
  */
-// First, before anything loads kafkajs: its producer's linear message grouping (see the module).
+// First, before anything loads kafkajs: klinestream's fixes of kafkajs modules (see the module).
 import '../kafka/kafkajs-patch';
 import { isKlinestreamError, UsageError } from '../errors';
 import { COMMANDS, type Command } from './commands';

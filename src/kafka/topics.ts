@@ -60,6 +60,7 @@ export async function ensureTopics(admin: Admin, config: Config, log: Logger, ro
   const existing = new Set(await admin.listTopics());
   const missing = specs.filter((s) => !existing.has(s.name));
   const created: string[] = [];
+  let createError: unknown;
   if (missing.length > 0) {
     // kafkajs speaks CreateTopics v3, which has no "broker default" (-1) replication factor: 3 where the
     // cluster has 3 brokers or more (with acks=all and the usual min.insync.replicas=2), else all of them.
@@ -72,18 +73,25 @@ export async function ensureTopics(admin: Admin, config: Config, log: Logger, ro
       configEntries: Object.entries(s.configs).map(([name, value]) => ({ name, value })),
     }));
     try {
-      await admin.createTopics({ topics, waitForLeaders: true });
+      // Not kafkajs' own wait for leaders: it gives up at the first UNKNOWN_TOPIC_OR_PARTITION, which is
+      // what a broker of a multi-broker cluster answers until it has applied the new topic's metadata.
+      await admin.createTopics({ topics, waitForLeaders: false });
     } catch (e) {
-      // Another process created them between listTopics and createTopics: fine, unless they are still missing.
-      const after = new Set(await admin.listTopics());
-      if (missing.some((s) => !after.has(s.name))) {
-        throw new KlinestreamError('KAFKA_UNAVAILABLE', `cannot create topics ${missing.map((s) => s.name).join(', ')}: ${(e as Error).message}`, {}, { cause: e });
-      }
+      // Another process may have created them between listTopics and createTopics: fine if they show up.
+      createError = e;
     }
     for (const s of missing) created.push(s.name);
     log.info('created topics', { topics: missing.map((s) => ({ topic: s.name, partitions: s.partitions, ...s.configs })) });
   }
-  const partitions = await partitionCounts(admin, specs.map((s) => s.name));
+  // One answer for every topic, with a leader for each partition: the broker asked may be another than the
+  // one that answered listTopics, and a broker that has not applied a new topic yet does not know it.
+  const ready = await waitForTopicLeaders(admin, specs.map((s) => s.name), createError === undefined ? LEADERS_TIMEOUT_MS : RACE_TIMEOUT_MS);
+  if (ready.problem !== undefined) {
+    const what = created.length > 0 ? `cannot create topics ${created.join(', ')}` : `topics ${specs.map((s) => s.name).join(', ')} are not ready`;
+    const why = createError instanceof Error ? createError.message : ready.problem;
+    throw new KlinestreamError('KAFKA_UNAVAILABLE', `${what}: ${why}`, {}, createError === undefined ? {} : { cause: createError });
+  }
+  const { partitions } = ready;
   const trades = specs.find((s) => s.role === 'trades');
   const state = specs.find((s) => s.role === 'klineState');
   if (trades && state && partitions[trades.name] !== partitions[state.name]) {
@@ -96,9 +104,46 @@ export async function ensureTopics(admin: Admin, config: Config, log: Logger, ro
   return { created, partitions };
 }
 
-export async function partitionCounts(admin: Admin, topics: string[]): Promise<Record<string, number>> {
-  const meta = await admin.fetchTopicMetadata({ topics });
-  const out: Record<string, number> = {};
-  for (const t of meta.topics) out[t.name] = t.partitions.length;
-  return out;
+/** How long topics just created may take to have a leader for every partition on every broker asked. */
+const LEADERS_TIMEOUT_MS = 30_000;
+/** After a failed create (another process creating the same topics at once): how long they may take to show. */
+const RACE_TIMEOUT_MS = 10_000;
+
+export type TopicsReady = { partitions: Record<string, number>; problem?: undefined } | { partitions?: undefined; problem: string };
+
+/**
+ * Polls the metadata until one answer shows every partition of every topic in `names` with a leader, and
+ * returns the partition counts of that answer; after `timeoutMs`, what was last seen instead. A broker of a
+ * multi-broker cluster that has not applied a new topic yet answers UNKNOWN_TOPIC_OR_PARTITION for a moment,
+ * so a failed request is waited out like a missing leader.
+ */
+export async function waitForTopicLeaders(admin: Pick<Admin, 'fetchTopicMetadata'>, names: string[], timeoutMs: number, everyMs = 100): Promise<TopicsReady> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    let last: string;
+    try {
+      const meta = await admin.fetchTopicMetadata({ topics: names });
+      const found = new Map(meta.topics.map((t) => [t.name, t.partitions]));
+      const waiting = names.filter((n) => {
+        const partitions = found.get(n);
+        return partitions === undefined || partitions.length === 0 || partitions.some((p) => p.leader < 0);
+      });
+      if (waiting.length === 0) return { partitions: Object.fromEntries(names.map((n) => [n, found.get(n)!.length])) };
+      last = `no leader yet for every partition of ${waiting.join(', ')}`;
+    } catch (e) {
+      last = e instanceof Error ? e.message : String(e);
+    }
+    if (Date.now() >= deadline) return { problem: `${last} (after ${timeoutMs} ms)` };
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
+/**
+ * Partition count per topic, once every partition has a leader (bounded: see waitForTopicLeaders, which
+ * also waits out a broker that does not know a topic just created yet).
+ */
+export async function partitionCounts(admin: Pick<Admin, 'fetchTopicMetadata'>, topics: string[], timeoutMs = LEADERS_TIMEOUT_MS): Promise<Record<string, number>> {
+  const ready = await waitForTopicLeaders(admin, topics, timeoutMs);
+  if (ready.problem !== undefined) throw new KlinestreamError('KAFKA_UNAVAILABLE', `topics ${topics.join(', ')} are not ready: ${ready.problem}`);
+  return ready.partitions;
 }

@@ -106,7 +106,7 @@ export async function allKlineRecords(topic: string, kafka: Kafka = testKafka())
     }).catch(reject);
   });
   await consumer.disconnect();
-  const a = testKafka().admin();
+  const a = kafka.admin();
   await a.connect();
   await a.deleteGroups([groupId]).catch(() => undefined);
   await a.disconnect();
@@ -128,8 +128,8 @@ export async function deleteApp(prefix: string): Promise<void> {
 }
 
 /** Total lag of the app's worker group on its trades topic (end offsets minus committed). */
-export async function groupLag(prefix: string): Promise<number> {
-  const admin = testKafka().admin();
+export async function groupLag(prefix: string, kafka: Kafka = testKafka()): Promise<number> {
+  const admin = kafka.admin();
   await admin.connect();
   try {
     const ends = await admin.fetchTopicOffsets(`${prefix}trades`);
