@@ -124,6 +124,11 @@ export interface Config {
   };
   /** Worker: how far a trade or watermark time may be ahead of its record's Kafka timestamp (docs/times.md). */
   recordTimeAheadMs: number;
+  /**
+   * Worker: how long a trade naming a symbol index not yet in `symbols` waits for it (the producer commits
+   * the entry with the trades, but the symbols partition may become readable a moment after the trades one).
+   */
+  unknownSymbolWaitMs: number;
   cacheDir: string;
   logLevel: LogLevel;
   stack: {
@@ -414,6 +419,11 @@ const SETTINGS = {
     describe: 'worker: how far a trade or watermark time may be ahead of its record\'s Kafka timestamp before it goes to the DLQ',
     parse: intRange(1000, 366 * 24 * 3600_000, 'milliseconds'), fallback: () => 3600_000,
   }),
+  unknownSymbolWaitMs: setting<number>({
+    env: 'KLINESTREAM_UNKNOWN_SYMBOL_WAIT_MS', flag: 'unknown-symbol-wait-ms',
+    describe: 'worker: how long a trade naming a symbol index not yet in the symbols topic waits for it before it goes to the DLQ',
+    parse: intRange(0, 300_000, 'milliseconds'), fallback: () => 10_000,
+  }),
   cacheDir: setting<string>({
     env: 'KLINESTREAM_CACHE_DIR', flag: 'cache-dir', describe: 'where the local stack keeps its jars, data and logs',
     parse: (raw, name) => {
@@ -508,6 +518,7 @@ export function loadConfig(env: Source = process.env, flags: Source = {}): Confi
       transactionTimeoutMs: read(SETTINGS.transactionTimeoutMs),
     },
     recordTimeAheadMs: read(SETTINGS.recordTimeAheadMs),
+    unknownSymbolWaitMs: read(SETTINGS.unknownSymbolWaitMs),
     cacheDir: read(SETTINGS.cacheDir),
     logLevel: read(SETTINGS.logLevel),
     stack: {

@@ -45,6 +45,8 @@ export interface ConsumeContext {
   graceMs: number;
   /** A trade or watermark time more than this ahead of its record's timestamp is implausible. */
   recordTimeAheadMs: number;
+  /** How long trades naming an index not yet in `symbols` wait for it (polling catch-ups) before the DLQ. */
+  unknownSymbolWaitMs: number;
   /** Bytes a dead letter may take (the DLQ topic's request budget). */
   dlqBudget(): number;
   /** A flush now, after the one in progress (the worker's serial chain). */
@@ -53,6 +55,10 @@ export interface ConsumeContext {
 }
 
 const COLUMNS = 4096;
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
 
 export class BatchConsumer {
   dlqCount = 0;
@@ -180,8 +186,7 @@ export class BatchConsumer {
       else if (agg.groupOf(s) !== p) agg.setSymbolGroup(s, p);
     }
     if (!misfit) return true;
-    await this.alive(this.ctx.symbols().catchUp());
-    if (this.gone(o)) return false;
+    if (!(await this.awaitSymbols(o))) return false;
     let w = 0;
     for (let k = 0; k < cols.length; k++) {
       const s = cols.symbol[k]!;
@@ -200,6 +205,30 @@ export class BatchConsumer {
     }
     cols.length = w;
     return true;
+  }
+
+  /**
+   * Catches up on `symbols` until every index of the columns is known, for at most unknownSymbolWaitMs: the
+   * producer commits a new symbol's entry in the transaction of its first trades, but the `symbols` partition
+   * may turn readable (its last stable offset move) a moment after the `trades` one. False when the batch
+   * must stop (see gone()).
+   */
+  private async awaitSymbols(o: PartitionOwnership): Promise<boolean> {
+    const deadline = Date.now() + this.ctx.unknownSymbolWaitMs;
+    for (let round = 0; ; round++) {
+      await this.alive(this.ctx.symbols().catchUp());
+      if (this.gone(o)) return false;
+      if (!this.anyUnknown() || Date.now() >= deadline) return true;
+      await this.alive(delay(Math.min(50 << Math.min(round, 4), 1000)));
+      if (this.gone(o)) return false;
+    }
+  }
+
+  private anyUnknown(): boolean {
+    const { directory } = this.ctx;
+    const cols = this.cols;
+    for (let k = 0; k < cols.length; k++) if (directory.nameOf(cols.symbol[k]!) === undefined) return true;
+    return false;
   }
 
   private moveRow(from: number, to: number): void {

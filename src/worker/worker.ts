@@ -152,7 +152,7 @@ export class Worker {
     this.batches = new BatchConsumer({
       agg: this.agg, directory: this.directory, symbols: () => this.symbols, decoder: () => this.decoder, ownerships: this.ownerships,
       restorer: this.restorer, metrics: this.metrics, log: this.log, warnings, tradesTopic: this.topics.trades, graceMs: this.config.graceMs,
-      recordTimeAheadMs: this.config.recordTimeAheadMs, dlqBudget: () => this.budget, flushNow: () => this.flushNow(), stopped: () => this.stopped,
+      recordTimeAheadMs: this.config.recordTimeAheadMs, unknownSymbolWaitMs: this.config.unknownSymbolWaitMs, dlqBudget: () => this.budget, flushNow: () => this.flushNow(), stopped: () => this.stopped,
     });
   }
 
