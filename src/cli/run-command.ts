@@ -26,7 +26,7 @@ import { createRegistry } from '../observability/metrics';
 import { registerProcess } from '../observability/process-registry';
 import { DemoFeed, type DemoChunk } from '../run/demo-feed';
 import { HumanFormatter, JsonFormatter, type LineFormatter } from '../run/log-format';
-import { bundledDataDir, cliScript } from '../run/package-root';
+import { bundledDataDir, cliScript } from '../config/package-root';
 import { Supervisor, type Child, type ExitDecision, type ExitInfo } from '../run/supervisor';
 import { isAlive } from '../stack/proc';
 import { resolveConnection, type Connection } from '../stack/stack';

@@ -20,7 +20,7 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import type { Kline } from '../codec/records';
 import { KlineConsumer, type KlineConsumerOptions } from '../downstream/kline-consumer';
 import type { Logger } from '../observability/log';
-import { packageRoot } from '../run/package-root';
+import { packageRoot } from '../config/package-root';
 import { KlineStore } from './kline-store';
 import { StatusTracker, scrape, summarize, type MetricsTarget, type SystemStatus } from './system-status';
 
