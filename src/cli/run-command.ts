@@ -418,7 +418,10 @@ export const runCommand: Command = {
 
     // The page's port first: a second `run` fails here, before touching anything.
     const registry = createRegistry('run');
-    const page = new PageServer({ port: config.httpPort, log, targets: () => run.targets(), info: () => run.info(), intervals: config.intervals, registry });
+    const page = new PageServer({
+      port: config.httpPort, log, targets: () => run.targets(), info: () => run.info(), intervals: config.intervals, registry,
+      allowedHosts: config.page.allowedHosts, maxClientBufferedBytes: config.page.clientBufferBytes, maxClients: config.page.maxClients,
+    });
     try {
       await page.listen();
     } catch (e) {

@@ -71,6 +71,13 @@ export interface Config {
   schemaRegistryUrl: string | undefined;
   topicPrefix: string;
   httpPort: number;
+  /** Issue 16: the live page's host check and bounds (src/web/page-server.ts). */
+  page: {
+    /** Host names answered besides 127.0.0.1, localhost and [::1], lower case, no port. */
+    allowedHosts: string[];
+    clientBufferBytes: number;
+    maxClients: number;
+  };
   market: Market;
   marketPaths: MarketPaths;
   exchangeWsUrl: string;
@@ -220,6 +227,17 @@ function parseUrl(protocols: string[]) {
   };
 }
 
+/** Issue 16: `name[,name...]`: DNS names or IPv4 (no port, no scheme), lower-cased; bracketed IPv6 too. */
+function parseHostNames(raw: string, name: string): string[] {
+  const names = raw.split(',').map((p) => p.trim().toLowerCase()).filter((p) => p.length > 0);
+  for (const n of names) {
+    if (!/^(\[[0-9a-f:.]+\]|[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*)$/.test(n) || n.length > 253) {
+      throw new ConfigError(name, `expected host names such as klines.example.org (no scheme, no port), got ${JSON.stringify(n)}`);
+    }
+  }
+  return names;
+}
+
 export function parseIntervals(raw: string, name = 'KLINESTREAM_INTERVALS'): IntervalName[] {
   const names = raw.split(',').map((p) => p.trim()).filter((p) => p.length > 0);
   if (names.length === 0) throw new ConfigError(name, 'expected a comma-separated list of intervals, got an empty list');
@@ -256,6 +274,21 @@ const SETTINGS = {
   httpPort: setting<number>({
     env: 'KLINESTREAM_HTTP_PORT', flag: 'http-port', describe: 'port of the live page and /metrics', parse: parsePort, fallback: () => 8080,
   }),
+  // ---- issue 16: the live page's host check and bounds ----
+  pageAllowedHosts: setting<string[]>({
+    env: 'KLINESTREAM_PAGE_ALLOWED_HOSTS', flag: 'page-allowed-hosts',
+    describe: 'host names the live page answers besides 127.0.0.1, localhost and [::1] (comma-separated, any port; e.g. behind a reverse proxy)',
+    parse: parseHostNames, fallback: () => [],
+  }),
+  pageClientBufferBytes: setting<number>({
+    env: 'KLINESTREAM_PAGE_CLIENT_BUFFER_BYTES', flag: 'page-client-buffer-bytes', describe: 'unsent bytes a live-page client may hold before it is disconnected as not reading',
+    parse: intRange(1024 * 1024, 1024 * 1024 * 1024, 'bytes'), fallback: () => 8 * 1024 * 1024,
+  }),
+  pageMaxClients: setting<number>({
+    env: 'KLINESTREAM_PAGE_MAX_CLIENTS', flag: 'page-max-clients', describe: 'WebSocket clients of the live page at once (more are refused with 503)',
+    parse: intRange(1, 10_000, ''), fallback: () => 32,
+  }),
+  // ---- end issue 16 ----
   market: setting<Market>({
     env: 'KLINESTREAM_MARKET', flag: 'market', describe: 'exchange market: usdm (Binance USD-M futures) or spot',
     parse: parseOneOf(['usdm', 'spot'] as const), fallback: () => 'usdm',
@@ -447,6 +480,7 @@ export function loadConfig(env: Source = process.env, flags: Source = {}): Confi
     schemaRegistryUrl: read(SETTINGS.schemaRegistryUrl),
     topicPrefix: read(SETTINGS.topicPrefix),
     httpPort: read(SETTINGS.httpPort),
+    page: { allowedHosts: read(SETTINGS.pageAllowedHosts), clientBufferBytes: read(SETTINGS.pageClientBufferBytes), maxClients: read(SETTINGS.pageMaxClients) },
     market,
     marketPaths: MARKETS[market].paths,
     exchangeWsUrl: read(SETTINGS.exchangeWsUrl) ?? MARKETS[market].wsUrl,

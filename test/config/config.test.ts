@@ -120,4 +120,25 @@ describe('configuration', () => {
       expect(errorOf(() => loadConfig({ KLINESTREAM_REGISTRY_JAVA_HOME: home })).message).toMatch(/cannot tell the Java version of .*mystery/);
     });
   });
+
+  describe('the live page (KLINESTREAM_PAGE_*)', () => {
+    it('answers only the loopback names by default, with bounded clients', () => {
+      expect(loadConfig({}).page).toEqual({ allowedHosts: [], clientBufferBytes: 8 * 1024 * 1024, maxClients: 32 });
+    });
+
+    it('takes a list of host names, lower-cased', () => {
+      expect(loadConfig({ KLINESTREAM_PAGE_ALLOWED_HOSTS: 'Klines.Example.org, box1' }).page.allowedHosts).toEqual(['klines.example.org', 'box1']);
+    });
+
+    it('rejects a URL or a port where a host name belongs, naming the setting', () => {
+      expect(errorOf(() => loadConfig({ KLINESTREAM_PAGE_ALLOWED_HOSTS: 'https://klines.example.org' })).message)
+        .toBe('KLINESTREAM_PAGE_ALLOWED_HOSTS: expected host names such as klines.example.org (no scheme, no port), got "https://klines.example.org"');
+      expect(errorOf(() => loadConfig({}, { 'page-allowed-hosts': 'box:8080' })).details.setting).toBe('--page-allowed-hosts');
+    });
+
+    it('bounds the per-client buffer and the client count', () => {
+      expect(errorOf(() => loadConfig({ KLINESTREAM_PAGE_CLIENT_BUFFER_BYTES: '1000' })).message).toMatch(/between 1048576 and/);
+      expect(errorOf(() => loadConfig({ KLINESTREAM_PAGE_MAX_CLIENTS: '0' })).message).toMatch(/between 1 and 10000/);
+    });
+  });
 });
