@@ -189,6 +189,8 @@ class Run {
       ...process.env, ...this.configEnv,
       KAFKA_BROKERS: connection.brokers.join(','), SCHEMA_REGISTRY_URL: connection.schemaRegistryUrl,
       KLINESTREAM_TOPIC_PREFIX: config.topicPrefix, KLINESTREAM_LOG_LEVEL: config.logLevel,
+      // Credentials that came inside SCHEMA_REGISTRY_URL reach the children as the basic-auth settings.
+      ...(config.security.registryUsername === undefined ? {} : { SCHEMA_REGISTRY_USERNAME: config.security.registryUsername, SCHEMA_REGISTRY_PASSWORD: config.security.registryPassword }),
     };
     for (const name of ['producer', ...Array.from({ length: this.args.workers }, (_, i) => `worker-${i + 1}`)]) this.ports.set(name, await freePort());
     const childEnv = (name: string): NodeJS.ProcessEnv => ({ ...env, KLINESTREAM_METRICS_PORT: String(this.ports.get(name)) });

@@ -10,6 +10,7 @@ import { ConfigError } from '../errors';
 import { INTERVAL_NAMES, type IntervalName } from '../aggregation/intervals';
 import { PLAUSIBLE_FROM_MS, PLAUSIBLE_TO_MS } from '../aggregation/plausible-times';
 import { LOG_LEVELS, type LogLevel } from '../observability/log';
+import { redactUrlText, splitUrlCredentials, type UrlCredentials } from './secrets';
 import { REGISTRY_MIN_JAVA, systemJavaFs, validateRegistryJavaHome } from '../stack/java';
 
 export interface BrokerAddress {
@@ -218,13 +219,20 @@ function parseUrl(protocols: string[]) {
     try {
       url = new URL(raw);
     } catch {
-      throw new ConfigError(name, `expected a URL, got ${JSON.stringify(raw)}`);
+      throw new ConfigError(name, `expected a URL, got ${JSON.stringify(redactUrlText(raw))}`);
     }
     if (!protocols.includes(url.protocol)) {
-      throw new ConfigError(name, `expected a ${protocols.join(' or ')} URL, got ${JSON.stringify(raw)}`);
+      throw new ConfigError(name, `expected a ${protocols.join(' or ')} URL, got ${JSON.stringify(redactUrlText(raw))}`);
     }
     return raw.replace(/\/+$/, '');
   };
+}
+
+/** The registry URL with its user info (if any) taken out; `setting` names where it came from. */
+type RegistryUrlSetting = UrlCredentials & { setting: string };
+
+function parseRegistryUrl(raw: string, name: string): RegistryUrlSetting {
+  return { ...splitUrlCredentials(parseUrl(['http:', 'https:'])(raw, name)), setting: name };
 }
 
 /** Issue 16: `name[,name...]`: DNS names or IPv4 (no port, no scheme), lower-cased; bracketed IPv6 too. */
@@ -258,9 +266,10 @@ const SETTINGS = {
     env: 'KAFKA_BROKERS', flag: 'brokers', describe: 'Kafka bootstrap servers, host:port[,host:port]; unset = embedded local stack',
     parse: (raw, name) => parseBrokers(raw, name), fallback: () => undefined,
   }),
-  schemaRegistryUrl: setting<string | undefined>({
-    env: 'SCHEMA_REGISTRY_URL', flag: 'schema-registry', describe: 'Confluent-compatible schema registry URL; unset = embedded local stack',
-    parse: parseUrl(['http:', 'https:']), fallback: () => undefined,
+  schemaRegistryUrl: setting<RegistryUrlSetting | undefined>({
+    env: 'SCHEMA_REGISTRY_URL', flag: 'schema-registry',
+    describe: 'Confluent-compatible schema registry URL (user:password@ in it become the basic-auth credentials, never shown); unset = embedded local stack',
+    parse: parseRegistryUrl, fallback: () => undefined,
   }),
   topicPrefix: setting<string>({
     env: 'KLINESTREAM_TOPIC_PREFIX', flag: 'topic-prefix', describe: 'prefix of every topic name and of the worker group id',
@@ -474,10 +483,11 @@ export function loadConfig(env: Source = process.env, flags: Source = {}): Confi
     return s.fallback();
   };
   const market = read(SETTINGS.market);
-  const security = readSecurity(read);
+  const registryUrl = read(SETTINGS.schemaRegistryUrl);
+  const security = readSecurity(read, registryUrl);
   const config: Config = {
     brokers: read(SETTINGS.brokers),
-    schemaRegistryUrl: read(SETTINGS.schemaRegistryUrl),
+    schemaRegistryUrl: registryUrl?.url,
     topicPrefix: read(SETTINGS.topicPrefix),
     httpPort: read(SETTINGS.httpPort),
     page: { allowedHosts: read(SETTINGS.pageAllowedHosts), clientBufferBytes: read(SETTINGS.pageClientBufferBytes), maxClients: read(SETTINGS.pageMaxClients) },
@@ -533,7 +543,7 @@ export function loadConfig(env: Source = process.env, flags: Source = {}): Confi
 
 type Reader = <T>(s: Setting<T>) => T;
 
-function readSecurity(read: Reader): KafkaSecurity {
+function readSecurity(read: Reader, registryUrl: RegistryUrlSetting | undefined): KafkaSecurity {
   const saslMechanism = read(SETTINGS.saslMechanism);
   const saslUsername = read(SETTINGS.saslUsername);
   const saslPassword = read(SETTINGS.saslPassword);
@@ -548,10 +558,17 @@ function readSecurity(read: Reader): KafkaSecurity {
   if (sslCa !== undefined && !sslCa.includes('-----BEGIN CERTIFICATE-----')) {
     throw new ConfigError('KAFKA_SSL_CA_FILE', `${sslCaFile} holds no PEM certificate (-----BEGIN CERTIFICATE-----)`);
   }
-  const registryUsername = read(SETTINGS.registryUsername);
-  const registryPassword = read(SETTINGS.registryPassword);
+  let registryUsername = read(SETTINGS.registryUsername);
+  let registryPassword = read(SETTINGS.registryPassword);
   if ((registryUsername === undefined) !== (registryPassword === undefined)) {
     throw new ConfigError(registryUsername === undefined ? 'SCHEMA_REGISTRY_USERNAME' : 'SCHEMA_REGISTRY_PASSWORD', 'must be set together with the other schema registry credential');
+  }
+  if (registryUrl?.username !== undefined) {
+    if (registryUsername !== undefined) {
+      throw new ConfigError(registryUrl.setting, 'holds user info and SCHEMA_REGISTRY_USERNAME / _PASSWORD are set too; give the registry credentials one way');
+    }
+    registryUsername = registryUrl.username;
+    registryPassword = registryUrl.password;
   }
   return {
     saslMechanism, saslUsername, saslPassword,
