@@ -7,11 +7,11 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { ConfigError } from '../errors';
-import { INTERVAL_NAMES, type IntervalName } from '../aggregation/intervals';
-import { PLAUSIBLE_FROM_MS, PLAUSIBLE_TO_MS } from '../aggregation/plausible-times';
+import { INTERVAL_NAMES, type IntervalName } from './interval-names';
+import { PLAUSIBLE_FROM_MS, PLAUSIBLE_TO_MS } from './plausible-times';
 import { LOG_LEVELS, type LogLevel } from '../observability/log';
 import { redactUrlText, splitUrlCredentials, type UrlCredentials } from './secrets';
-import { REGISTRY_MIN_JAVA, systemJavaFs, validateRegistryJavaHome } from '../stack/java';
+import { REGISTRY_MIN_JAVA, systemJavaFs, validateRegistryJavaHome } from './java-home';
 
 export interface BrokerAddress {
   host: string;
