@@ -27,7 +27,7 @@
 import { KlinestreamError } from '../errors';
 import { INTERVAL_NAMES, type IntervalName } from './intervals';
 import { FINAL, FinalQueue, VOID } from './final-queue';
-import { PLAUSIBLE_FROM_MS, PLAUSIBLE_TO_MS } from './plausible-times';
+import { PLAUSIBLE_FROM_MS, PLAUSIBLE_TO_MS } from '../config/plausible-times';
 import type { KlineBatch } from './kline-batch';
 import { EVENT_PRICE, EVENT_TIME, KlineSlots, round8 } from './kline-slots';
 import { TradeColumns } from './trade-columns';

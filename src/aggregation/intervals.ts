@@ -4,8 +4,10 @@
  * All functions are allocation-free integer arithmetic on epoch milliseconds (no Date objects).
  */
 
-export const INTERVAL_NAMES = ['1m', '3m', '5m', '15m', '30m', '1h', '2h', '4h', '6h', '8h', '12h', '1d', '1w', '1M'] as const;
-export type IntervalName = (typeof INTERVAL_NAMES)[number];
+import { INTERVAL_NAMES, type IntervalName } from '../config/interval-names';
+
+// Defined with the configuration (which validates them), re-exported for every user of the interval rules.
+export { INTERVAL_NAMES, type IntervalName };
 
 export const MINUTE_MS = 60_000;
 export const HOUR_MS = 60 * MINUTE_MS;

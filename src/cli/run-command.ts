@@ -26,7 +26,7 @@ import { createRegistry } from '../observability/metrics';
 import { registerProcess } from '../observability/process-registry';
 import { DemoFeed, type DemoChunk } from '../run/demo-feed';
 import { HumanFormatter, JsonFormatter, type LineFormatter } from '../run/log-format';
-import { bundledDataDir, cliScript } from '../run/package-root';
+import { bundledDataDir, cliScript } from '../config/package-root';
 import { Supervisor, type Child, type ExitDecision, type ExitInfo } from '../run/supervisor';
 import { isAlive } from '../stack/proc';
 import { resolveConnection, type Connection } from '../stack/stack';
@@ -192,6 +192,8 @@ class Run {
       // The demo plays market time faster than the clock, so its trade times run ahead of their records'
       // timestamps by design: the workers' plausibility bound for that (docs/times.md) is opened up.
       ...(this.args.demo ? { KLINESTREAM_RECORD_TIME_AHEAD_MS: String(366 * 24 * 3600_000) } : {}),
+      // Credentials that came inside SCHEMA_REGISTRY_URL reach the children as the basic-auth settings.
+      ...(config.security.registryUsername === undefined ? {} : { SCHEMA_REGISTRY_USERNAME: config.security.registryUsername, SCHEMA_REGISTRY_PASSWORD: config.security.registryPassword }),
     };
     for (const name of ['producer', ...Array.from({ length: this.args.workers }, (_, i) => `worker-${i + 1}`)]) this.ports.set(name, await freePort());
     const childEnv = (name: string): NodeJS.ProcessEnv => ({ ...env, KLINESTREAM_METRICS_PORT: String(this.ports.get(name)) });
@@ -421,7 +423,10 @@ export const runCommand: Command = {
 
     // The page's port first: a second `run` fails here, before touching anything.
     const registry = createRegistry('run');
-    const page = new PageServer({ port: config.httpPort, log, targets: () => run.targets(), info: () => run.info(), intervals: config.intervals, registry });
+    const page = new PageServer({
+      port: config.httpPort, log, targets: () => run.targets(), info: () => run.info(), intervals: config.intervals, registry,
+      allowedHosts: config.page.allowedHosts, maxClientBufferedBytes: config.page.clientBufferBytes, maxClients: config.page.maxClients,
+    });
     try {
       await page.listen();
     } catch (e) {

@@ -13,6 +13,7 @@
 import { COMPATIBILITY, SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry';
 import * as avro from 'avsc';
 import { KlinestreamError } from '../errors';
+import { redactUrlText, splitUrlCredentials, type UrlCredentials } from '../config/secrets';
 
 /** What the codec needs from a registry; the real client below, or an in-memory fake in unit tests. */
 export interface SchemaRegistryPort {
@@ -50,19 +51,34 @@ export interface RegistryClientOptions {
   auth?: { username: string; password: string };
 }
 
+function credentialsOutOfUrl(raw: string, given: RegistryClientOptions['auth']): { url: string; auth: RegistryClientOptions['auth'] } {
+  let split: UrlCredentials;
+  try {
+    split = splitUrlCredentials(raw);
+  } catch {
+    // Not a URL: the library will fail on it; the message must still not carry what looked like user info.
+    return { url: redactUrlText(raw).replace(/\/+$/, ''), auth: given };
+  }
+  if (split.username === undefined || given !== undefined) return { url: split.url, auth: given };
+  return { url: split.url, auth: { username: split.username, password: split.password ?? '' } };
+}
+
 export class RegistryClient implements SchemaRegistryPort {
   readonly url: string;
   readonly compatibility: CompatibilityLevel;
   private readonly client: SchemaRegistry;
 
   constructor(options: RegistryClientOptions) {
-    this.url = options.url.replace(/\/+$/, '');
+    // User info in the URL (a library user may pass one) becomes basic auth, so that `url`, which every error
+    // message quotes, never holds a password.
+    const { url, auth } = credentialsOutOfUrl(options.url, options.auth);
+    this.url = url;
     this.compatibility = options.compatibility ?? 'BACKWARD';
     const timeout = options.timeoutMs ?? 10_000;
     this.client = new SchemaRegistry({
       host: this.url,
       clientId: options.clientId ?? 'klinestream',
-      ...(options.auth === undefined ? {} : { auth: options.auth }),
+      ...(auth === undefined ? {} : { auth }),
       // Always given explicitly: the library merges it into a module-level default object, so a value left
       // out here would be whatever another client in the process last set.
       retry: { retries: options.retries ?? 3 },

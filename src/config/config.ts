@@ -7,10 +7,11 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { ConfigError } from '../errors';
-import { INTERVAL_NAMES, type IntervalName } from '../aggregation/intervals';
-import { PLAUSIBLE_FROM_MS, PLAUSIBLE_TO_MS } from '../aggregation/plausible-times';
+import { INTERVAL_NAMES, type IntervalName } from './interval-names';
+import { PLAUSIBLE_FROM_MS, PLAUSIBLE_TO_MS } from './plausible-times';
 import { LOG_LEVELS, type LogLevel } from '../observability/log';
-import { REGISTRY_MIN_JAVA, systemJavaFs, validateRegistryJavaHome } from '../stack/java';
+import { redactUrlText, splitUrlCredentials, type UrlCredentials } from './secrets';
+import { REGISTRY_MIN_JAVA, systemJavaFs, validateRegistryJavaHome } from './java-home';
 
 export interface BrokerAddress {
   host: string;
@@ -71,6 +72,13 @@ export interface Config {
   schemaRegistryUrl: string | undefined;
   topicPrefix: string;
   httpPort: number;
+  /** Issue 16: the live page's host check and bounds (src/web/page-server.ts). */
+  page: {
+    /** Host names answered besides 127.0.0.1, localhost and [::1], lower case, no port. */
+    allowedHosts: string[];
+    clientBufferBytes: number;
+    maxClients: number;
+  };
   market: Market;
   marketPaths: MarketPaths;
   exchangeWsUrl: string;
@@ -227,13 +235,31 @@ function parseUrl(protocols: string[]) {
     try {
       url = new URL(raw);
     } catch {
-      throw new ConfigError(name, `expected a URL, got ${JSON.stringify(raw)}`);
+      throw new ConfigError(name, `expected a URL, got ${JSON.stringify(redactUrlText(raw))}`);
     }
     if (!protocols.includes(url.protocol)) {
-      throw new ConfigError(name, `expected a ${protocols.join(' or ')} URL, got ${JSON.stringify(raw)}`);
+      throw new ConfigError(name, `expected a ${protocols.join(' or ')} URL, got ${JSON.stringify(redactUrlText(raw))}`);
     }
     return raw.replace(/\/+$/, '');
   };
+}
+
+/** The registry URL with its user info (if any) taken out; `setting` names where it came from. */
+type RegistryUrlSetting = UrlCredentials & { setting: string };
+
+function parseRegistryUrl(raw: string, name: string): RegistryUrlSetting {
+  return { ...splitUrlCredentials(parseUrl(['http:', 'https:'])(raw, name)), setting: name };
+}
+
+/** Issue 16: `name[,name...]`: DNS names or IPv4 (no port, no scheme), lower-cased; bracketed IPv6 too. */
+function parseHostNames(raw: string, name: string): string[] {
+  const names = raw.split(',').map((p) => p.trim().toLowerCase()).filter((p) => p.length > 0);
+  for (const n of names) {
+    if (!/^(\[[0-9a-f:.]+\]|[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*)$/.test(n) || n.length > 253) {
+      throw new ConfigError(name, `expected host names such as klines.example.org (no scheme, no port), got ${JSON.stringify(n)}`);
+    }
+  }
+  return names;
 }
 
 export function parseIntervals(raw: string, name = 'KLINESTREAM_INTERVALS'): IntervalName[] {
@@ -256,9 +282,10 @@ const SETTINGS = {
     env: 'KAFKA_BROKERS', flag: 'brokers', describe: 'Kafka bootstrap servers, host:port[,host:port]; unset = embedded local stack',
     parse: (raw, name) => parseBrokers(raw, name), fallback: () => undefined,
   }),
-  schemaRegistryUrl: setting<string | undefined>({
-    env: 'SCHEMA_REGISTRY_URL', flag: 'schema-registry', describe: 'Confluent-compatible schema registry URL; unset = embedded local stack',
-    parse: parseUrl(['http:', 'https:']), fallback: () => undefined,
+  schemaRegistryUrl: setting<RegistryUrlSetting | undefined>({
+    env: 'SCHEMA_REGISTRY_URL', flag: 'schema-registry',
+    describe: 'Confluent-compatible schema registry URL (user:password@ in it become the basic-auth credentials, never shown); unset = embedded local stack',
+    parse: parseRegistryUrl, fallback: () => undefined,
   }),
   topicPrefix: setting<string>({
     env: 'KLINESTREAM_TOPIC_PREFIX', flag: 'topic-prefix', describe: 'prefix of every topic name and of the worker group id',
@@ -272,6 +299,21 @@ const SETTINGS = {
   httpPort: setting<number>({
     env: 'KLINESTREAM_HTTP_PORT', flag: 'http-port', describe: 'port of the live page and /metrics', parse: parsePort, fallback: () => 8080,
   }),
+  // ---- issue 16: the live page's host check and bounds ----
+  pageAllowedHosts: setting<string[]>({
+    env: 'KLINESTREAM_PAGE_ALLOWED_HOSTS', flag: 'page-allowed-hosts',
+    describe: 'host names the live page answers besides 127.0.0.1, localhost and [::1] (comma-separated, any port; e.g. behind a reverse proxy)',
+    parse: parseHostNames, fallback: () => [],
+  }),
+  pageClientBufferBytes: setting<number>({
+    env: 'KLINESTREAM_PAGE_CLIENT_BUFFER_BYTES', flag: 'page-client-buffer-bytes', describe: 'unsent bytes a live-page client may hold before it is disconnected as not reading',
+    parse: intRange(1024 * 1024, 1024 * 1024 * 1024, 'bytes'), fallback: () => 8 * 1024 * 1024,
+  }),
+  pageMaxClients: setting<number>({
+    env: 'KLINESTREAM_PAGE_MAX_CLIENTS', flag: 'page-max-clients', describe: 'WebSocket clients of the live page at once (more are refused with 503)',
+    parse: intRange(1, 10_000, ''), fallback: () => 32,
+  }),
+  // ---- end issue 16 ----
   market: setting<Market>({
     env: 'KLINESTREAM_MARKET', flag: 'market', describe: 'exchange market: usdm (Binance USD-M futures) or spot',
     parse: parseOneOf(['usdm', 'spot'] as const), fallback: () => 'usdm',
@@ -479,12 +521,14 @@ export function loadConfig(env: Source = process.env, flags: Source = {}): Confi
     return s.fallback();
   };
   const market = read(SETTINGS.market);
-  const security = readSecurity(read);
+  const registryUrl = read(SETTINGS.schemaRegistryUrl);
+  const security = readSecurity(read, registryUrl);
   const config: Config = {
     brokers: read(SETTINGS.brokers),
-    schemaRegistryUrl: read(SETTINGS.schemaRegistryUrl),
+    schemaRegistryUrl: registryUrl?.url,
     topicPrefix: read(SETTINGS.topicPrefix),
     httpPort: read(SETTINGS.httpPort),
+    page: { allowedHosts: read(SETTINGS.pageAllowedHosts), clientBufferBytes: read(SETTINGS.pageClientBufferBytes), maxClients: read(SETTINGS.pageMaxClients) },
     market,
     marketPaths: MARKETS[market].paths,
     exchangeWsUrl: read(SETTINGS.exchangeWsUrl) ?? MARKETS[market].wsUrl,
@@ -544,7 +588,7 @@ export function loadConfig(env: Source = process.env, flags: Source = {}): Confi
 
 type Reader = <T>(s: Setting<T>) => T;
 
-function readSecurity(read: Reader): KafkaSecurity {
+function readSecurity(read: Reader, registryUrl: RegistryUrlSetting | undefined): KafkaSecurity {
   const saslMechanism = read(SETTINGS.saslMechanism);
   const saslUsername = read(SETTINGS.saslUsername);
   const saslPassword = read(SETTINGS.saslPassword);
@@ -559,10 +603,17 @@ function readSecurity(read: Reader): KafkaSecurity {
   if (sslCa !== undefined && !sslCa.includes('-----BEGIN CERTIFICATE-----')) {
     throw new ConfigError('KAFKA_SSL_CA_FILE', `${sslCaFile} holds no PEM certificate (-----BEGIN CERTIFICATE-----)`);
   }
-  const registryUsername = read(SETTINGS.registryUsername);
-  const registryPassword = read(SETTINGS.registryPassword);
+  let registryUsername = read(SETTINGS.registryUsername);
+  let registryPassword = read(SETTINGS.registryPassword);
   if ((registryUsername === undefined) !== (registryPassword === undefined)) {
     throw new ConfigError(registryUsername === undefined ? 'SCHEMA_REGISTRY_USERNAME' : 'SCHEMA_REGISTRY_PASSWORD', 'must be set together with the other schema registry credential');
+  }
+  if (registryUrl?.username !== undefined) {
+    if (registryUsername !== undefined) {
+      throw new ConfigError(registryUrl.setting, 'holds user info and SCHEMA_REGISTRY_USERNAME / _PASSWORD are set too; give the registry credentials one way');
+    }
+    registryUsername = registryUrl.username;
+    registryPassword = registryUrl.password;
   }
   return {
     saslMechanism, saslUsername, saslPassword,

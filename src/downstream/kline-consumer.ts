@@ -34,7 +34,7 @@ import { KlinestreamError, UsageError, isKlinestreamError } from '../errors';
 import { securityOptions } from '../kafka/client';
 import { createKafka } from '../kafka/kafkajs-logging';
 import { createLogger, type Logger, type LogLevel } from '../observability/log';
-import type { Connection } from '../stack/stack';
+import type { Connection } from '../config/connection';
 import { KlineDeduper, type DedupeCounters } from './kline-dedupe';
 
 export interface KlineConsumerOptions {

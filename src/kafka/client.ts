@@ -8,7 +8,7 @@ import type { Kafka, KafkaConfig, SASLOptions } from 'kafkajs';
 import type { Config } from '../config/config';
 import { RegistryClient } from '../codec/schema-registry';
 import type { Logger } from '../observability/log';
-import type { Connection } from '../stack/stack';
+import type { Connection } from '../config/connection';
 import { createKafka } from './kafkajs-logging';
 
 export interface ClientOptions {

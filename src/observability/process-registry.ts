@@ -8,7 +8,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Config } from '../config/config';
-import { isAlive, processStartTime } from '../stack/proc';
+import { isAlive, processStartTime } from './process-liveness';
 
 export type ProcessRole = 'producer' | 'worker' | 'run' | string;
 

@@ -28,7 +28,7 @@ import { kafkaClient, registryClient } from '../kafka/client';
 import { ensureTopics, partitionCounts } from '../kafka/topics';
 import type { Logger } from '../observability/log';
 import { RateLimitedLog } from '../observability/rate-limited-log';
-import type { Connection } from '../stack/stack';
+import type { Connection } from '../config/connection';
 import { SymbolDirectory } from '../symbols/symbol-directory';
 import { SymbolsFollower } from '../symbols/symbols-topic';
 import { Backfiller } from './backfiller';

@@ -2,50 +2,19 @@
  * Finding a Java runtime for the schema registry. Apicurio 3.3.x is Java 21 bytecode (class file 65) while
  * Kafka 3.9.1 is tested on 17, so the registry may need a different JVM than the default `java`. The search
  * is a pure function over a small filesystem interface (`JavaFs`) so every precedence rule is unit-tested
- * with a fake tree; `systemJavaFs` is the real one.
- *
- * Versions come from the JDK's `release` file (`JAVA_VERSION="25.0.1"`), which every OpenJDK build ships;
- * only a home without one costs a `bin/java -version` run.
+ * with a fake tree; `systemJavaFs` (src/config/java-home.ts) is the real one.
  */
-import { spawnSync } from 'node:child_process';
-import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { ConfigError } from '../errors';
+import {
+  inspectJavaHome, REGISTRY_MIN_JAVA, SYSTEM_JVM_DIR, systemJavaFs, validateRegistryJavaHome, parseJavaMajor,
+  type JavaFs, type JavaInstall,
+} from '../config/java-home';
 
-/** The lowest Java major that runs Apicurio 3.3.x. */
-export const REGISTRY_MIN_JAVA = 21;
-
-/** Where distributions (Debian, Temurin's apt packages) install their JDKs. */
-export const SYSTEM_JVM_DIR = '/usr/lib/jvm';
-
-/** The registry Java setting, named as users see it in errors. */
-export const REGISTRY_JAVA_SETTING = 'KLINESTREAM_REGISTRY_JAVA_HOME';
-
-export interface JavaFs {
-  /** The file's text, or undefined when it is missing or unreadable. */
-  readFile(file: string): string | undefined;
-  /** True for an existing executable regular file (or a symlink to one). */
-  isExecutable(file: string): boolean;
-  /** Entry names of a directory; empty when it is missing. */
-  listDir(dir: string): string[];
-  /** The fully resolved path (symlinks followed), or undefined when it does not exist. */
-  realpath(file: string): string | undefined;
-  /** The version string `java -version` prints (`"17.0.15"`), or undefined when it cannot be run. */
-  runVersion(javaBin: string): string | undefined;
-}
-
-export type JavaSource = typeof REGISTRY_JAVA_SETTING | 'JAVA_HOME' | 'PATH' | typeof SYSTEM_JVM_DIR;
-
-export interface JavaInstall {
-  home: string;
-  /** `<home>/bin/java`, what gets spawned. */
-  bin: string;
-  /** As the runtime reports it, e.g. `25.0.1`. */
-  version: string;
-  major: number;
-  /** Which rule found it (for messages). */
-  source: JavaSource;
-}
+// The inspection of one home lives with the configuration, which checks the configured one; re-exported for the stack.
+export {
+  inspectJavaHome, parseJavaMajor, parseJavaVersionOutput, parseReleaseFile, REGISTRY_JAVA_SETTING, REGISTRY_MIN_JAVA,
+  SYSTEM_JVM_DIR, systemJavaFs, validateRegistryJavaHome, type JavaFs, type JavaInstall, type JavaSource,
+} from '../config/java-home';
 
 export interface JavaSearch {
   /** KLINESTREAM_REGISTRY_JAVA_HOME (config.stack.registryJavaHome), already resolved to an absolute path. */
@@ -65,26 +34,6 @@ export interface JavaDiscovery {
   defaultJava: JavaInstall | undefined;
 }
 
-/** `17.0.15` -> 17, `21` -> 21, `25-ea` -> 25, and the pre-9 scheme `1.8.0_392` -> 8. */
-export function parseJavaMajor(version: string): number | undefined {
-  const m = /^(\d+)(?:\.(\d+))?/.exec(version.trim());
-  if (!m) return undefined;
-  const first = Number(m[1]);
-  if (first === 1 && m[2] !== undefined) return Number(m[2]);
-  return first > 0 ? first : undefined;
-}
-
-/** The JAVA_VERSION line of a JDK's `release` file. */
-export function parseReleaseFile(text: string): string | undefined {
-  const m = /^JAVA_VERSION="?([^"\n]+)"?\s*$/m.exec(text);
-  return m ? m[1]!.trim() : undefined;
-}
-
-/** `openjdk version "17.0.15" 2025-04-15` (any vendor) -> `17.0.15`. */
-export function parseJavaVersionOutput(text: string): string | undefined {
-  return /version "([^"]+)"/.exec(text)?.[1];
-}
-
 function compareVersions(a: string, b: string): number {
   const pa = a.split(/[^0-9]+/).filter(Boolean).map(Number);
   const pb = b.split(/[^0-9]+/).filter(Boolean).map(Number);
@@ -93,20 +42,6 @@ function compareVersions(a: string, b: string): number {
     if (d !== 0) return d;
   }
   return 0;
-}
-
-/**
- * The runtime in `home`, if `home/bin/java` exists and its version can be told: from `home/release`,
- * else by running it.
- */
-export function inspectJavaHome(home: string, source: JavaSource, jfs: JavaFs): JavaInstall | undefined {
-  const bin = path.join(home, 'bin', 'java');
-  if (!jfs.isExecutable(bin)) return undefined;
-  const release = jfs.readFile(path.join(home, 'release'));
-  const version = (release === undefined ? undefined : parseReleaseFile(release)) ?? jfs.runVersion(bin);
-  const major = version === undefined ? undefined : parseJavaMajor(version);
-  if (version === undefined || major === undefined) return undefined;
-  return { home, bin, version, major, source };
 }
 
 /**
@@ -131,24 +66,6 @@ export function findPathJava(pathEnv: string | undefined, jfs: JavaFs): JavaInst
     return inspectJavaHome(path.dirname(binDir), 'PATH', jfs);
   }
   return undefined;
-}
-
-/**
- * Checks KLINESTREAM_REGISTRY_JAVA_HOME: it must hold bin/java and be Java 21+. A ConfigError (exit 2)
- * otherwise, because the user asked for this runtime and silently ignoring it would hide the mistake.
- */
-export function validateRegistryJavaHome(home: string, jfs: JavaFs, name: string = REGISTRY_JAVA_SETTING): JavaInstall {
-  if (!jfs.isExecutable(path.join(home, 'bin', 'java'))) {
-    throw new ConfigError(name, `${home} has no bin/java; expected the home directory of a Java ${REGISTRY_MIN_JAVA}+ runtime`);
-  }
-  const java = inspectJavaHome(home, REGISTRY_JAVA_SETTING, jfs);
-  if (java === undefined) {
-    throw new ConfigError(name, `cannot tell the Java version of ${home} (no JAVA_VERSION in ${path.join(home, 'release')} and \`bin/java -version\` failed)`);
-  }
-  if (java.major < REGISTRY_MIN_JAVA) {
-    throw new ConfigError(name, `${home} is Java ${java.version}; the schema registry needs Java ${REGISTRY_MIN_JAVA} or newer`);
-  }
-  return java;
 }
 
 /**
@@ -178,44 +95,6 @@ export function discoverJava(search: JavaSearch, jfs: JavaFs): JavaDiscovery {
   }
   return { registryJava: best, defaultJava };
 }
-
-/** The real filesystem (and, for homes without a release file, a real `java -version`). */
-export const systemJavaFs: JavaFs = {
-  readFile(file) {
-    try {
-      return fs.readFileSync(file, 'utf8');
-    } catch {
-      return undefined;
-    }
-  },
-  isExecutable(file) {
-    try {
-      fs.accessSync(file, fs.constants.X_OK);
-      return fs.statSync(file).isFile();
-    } catch {
-      return false;
-    }
-  },
-  listDir(dir) {
-    try {
-      return fs.readdirSync(dir);
-    } catch {
-      return [];
-    }
-  },
-  realpath(file) {
-    try {
-      return fs.realpathSync(file);
-    } catch {
-      return undefined;
-    }
-  },
-  runVersion(javaBin) {
-    const r = spawnSync(javaBin, ['-version'], { encoding: 'utf8', timeout: 15_000, stdio: ['ignore', 'pipe', 'pipe'] });
-    if (r.error !== undefined || r.status !== 0) return undefined;
-    return parseJavaVersionOutput(`${r.stderr}\n${r.stdout}`);
-  },
-};
 
 /** The Java a running process executes (from /proc/<pid>/exe), for status lines. */
 export function javaOfProcess(pid: number, jfs: JavaFs = systemJavaFs): JavaInstall | undefined {

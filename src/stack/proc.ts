@@ -5,55 +5,10 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
-export type ProcessState = 'running' | 'zombie' | 'gone';
+// Liveness is shared with the process registry (observability); re-exported for the stack's users.
+import { isAlive } from '../observability/process-liveness';
 
-/**
- * A zombie (exited, not yet reaped by its parent) still answers signal 0, so signal 0 alone would call a
- * dead broker alive; /proc/<pid>/stat says which it is.
- */
-export function processState(pid: number): ProcessState {
-  if (!Number.isInteger(pid) || pid <= 0) return 'gone';
-  const stat = readProcStat(pid);
-  if (stat !== undefined) return stat.state === 'Z' || stat.state === 'X' ? 'zombie' : 'running';
-  if (fs.existsSync('/proc/self/stat')) return 'gone';
-  try {
-    process.kill(pid, 0);
-    return 'running';
-  } catch (e) {
-    // EPERM: it exists but belongs to someone else.
-    return (e as NodeJS.ErrnoException).code === 'EPERM' ? 'running' : 'gone';
-  }
-}
-
-export function isAlive(pid: number): boolean {
-  return processState(pid) === 'running';
-}
-
-interface ProcStat {
-  state: string;
-  /** Start time in clock ticks since boot: with the pid, it names one process even after pid reuse. */
-  startTime: string;
-}
-
-function readProcStat(pid: number): ProcStat | undefined {
-  let text: string;
-  try {
-    text = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-  } catch {
-    return undefined;
-  }
-  // The command name (field 2) is in parentheses and may itself contain spaces or ')'.
-  const close = text.lastIndexOf(')');
-  const fields = text.slice(close + 2).split(' ');
-  const state = fields[0];
-  const startTime = fields[19];
-  if (state === undefined || startTime === undefined) return undefined;
-  return { state, startTime };
-}
-
-export function processStartTime(pid: number): string | undefined {
-  return readProcStat(pid)?.startTime;
-}
+export { isAlive, processStartTime, processState, type ProcessState } from '../observability/process-liveness';
 
 export function processCommandLine(pid: number): string[] | undefined {
   try {

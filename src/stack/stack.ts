@@ -16,12 +16,10 @@ import { inspectPidFile, processStartTime, removeFile, writePidFile } from './pr
 import { fallbackNotice, registryPlan, type RegistryPlan } from './registry';
 import { isOurProcess, servicePids, startService, stackServices, stopPids, type Service } from './services';
 
-export interface Connection {
-  brokers: string[];
-  schemaRegistryUrl: string;
-  /** True when the addresses are the local stack's (started on demand), false when configured. */
-  embedded: boolean;
-}
+import type { Connection } from '../config/connection';
+
+/** Defined in src/config/connection.ts (below the layers that use it); re-exported for the CLI. */
+export type { Connection } from '../config/connection';
 
 export type ServiceState = 'up' | 'down' | 'not-answering' | 'foreign';
 export type ServiceAction = 'started' | 'restarted' | 'already-running' | 'stopped' | 'not-running';

@@ -8,7 +8,7 @@ import { SchemaCatalogue } from '../codec/schema-catalogue';
 import { valueDecoder } from '../codec/topic-codecs';
 import { kafkaClient, registryClient } from '../kafka/client';
 import type { Logger } from '../observability/log';
-import type { Connection } from '../stack/stack';
+import type { Connection } from '../config/connection';
 import { SymbolDirectory } from './symbol-directory';
 import { SymbolsFollower } from './symbols-topic';
 

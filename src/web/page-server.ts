@@ -10,17 +10,24 @@
  *
  * HTTP: `/` the page, `/api/series`, `/api/klines?symbol=S&interval=I` (what the chart was sent),
  * `/api/status`, `/healthz`, `/metrics` (this process's own Prometheus metrics).
+ *
+ * Only this machine is answered (host-check.ts): a request whose Host or Origin names another host gets 403,
+ * on HTTP and on the WebSocket upgrade. Memory is bounded per client: clients send only small subscribe
+ * messages (maxPayload), and a client whose unsent bytes pass `maxClientBufferedBytes` (it stopped reading)
+ * is disconnected rather than queued for; the browser page reconnects and gets the history again.
  */
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
-import type { Registry } from 'prom-client';
+import { Counter, type Registry } from 'prom-client';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { Kline } from '../codec/records';
 import { KlineConsumer, type KlineConsumerOptions } from '../downstream/kline-consumer';
 import type { Logger } from '../observability/log';
-import { packageRoot } from '../run/package-root';
+import { RateLimitedLog } from '../observability/rate-limited-log';
+import { packageRoot } from '../config/package-root';
+import { HostCheck, type RefusalReason } from './host-check';
 import { KlineStore } from './kline-store';
 import { StatusTracker, scrape, summarize, type MetricsTarget, type SystemStatus } from './system-status';
 
@@ -37,11 +44,29 @@ export interface PageServerOptions {
   registry?: Registry;
   scrapeIntervalMs?: number;
   maxPerSeries?: number;
+  /** Host names answered besides 127.0.0.1, localhost and [::1] (KLINESTREAM_PAGE_ALLOWED_HOSTS). */
+  allowedHosts?: readonly string[];
+  /** Unsent bytes a client may have queued before it is disconnected (KLINESTREAM_PAGE_CLIENT_BUFFER_BYTES). */
+  maxClientBufferedBytes?: number;
+  /** WebSocket clients at once; more are refused with 503 (KLINESTREAM_PAGE_MAX_CLIENTS). */
+  maxClients?: number;
+  /** How often pending kline updates are pushed (tests make it short). */
+  broadcastIntervalMs?: number;
 }
+
+/** Defaults of the page's bounds (the CLI passes the configured ones). */
+export const PAGE_DEFAULTS = {
+  maxClientBufferedBytes: 8 * 1024 * 1024,
+  maxClients: 32,
+  /** Clients send `{"type":"subscribe","symbol":..,"interval":..}`: a few hundred bytes at most. */
+  maxPayloadBytes: 4096,
+} as const;
 
 interface Client {
   ws: WebSocket;
   key: string | undefined;
+  /** For log lines about this client. */
+  remote: string | undefined;
 }
 
 const STATIC: Record<string, { file: string; type: string }> = {
@@ -51,6 +76,7 @@ const STATIC: Record<string, { file: string; type: string }> = {
   '/style.css': { file: 'style.css', type: 'text/css; charset=utf-8' },
 };
 const BROADCAST_MS = 150;
+const FORBIDDEN_TEXT = 'forbidden: this page answers only requests for this machine (see KLINESTREAM_PAGE_ALLOWED_HOSTS)\n';
 const CONSUMER_RETRY_MS = 2000;
 
 function chartLibrary(): string {
@@ -74,20 +100,58 @@ export class PageServer {
   private consumer: KlineConsumer | undefined;
   private closed = false;
   private scraping = false;
+  private readonly hostCheck: HostCheck;
+  private readonly maxBuffered: number;
+  private readonly maxClients: number;
+  private readonly refusedLog: RateLimitedLog;
+  private readonly refusedCounter: Counter<'reason' | 'kind'>;
+  private readonly droppedCounter: Counter<'reason'>;
   url = '';
   /** Kline records received from the topic (after dedupe). */
   received = 0;
 
   constructor(private readonly options: PageServerOptions) {
     this.store = new KlineStore(options.maxPerSeries ?? 1500);
-    this.server = http.createServer((req, res) => this.handle(req, res));
-    this.wss = new WebSocketServer({ noServer: true, perMessageDeflate: false });
+    this.hostCheck = new HostCheck(options.allowedHosts ?? []);
+    this.maxBuffered = options.maxClientBufferedBytes ?? PAGE_DEFAULTS.maxClientBufferedBytes;
+    this.maxClients = options.maxClients ?? PAGE_DEFAULTS.maxClients;
+    this.refusedLog = new RateLimitedLog(options.log);
+    const registers = options.registry === undefined ? [] : [options.registry];
+    this.refusedCounter = new Counter({
+      name: 'klinestream_page_refused_requests_total',
+      help: 'Requests to the live page refused: reason=host (Host names another machine), origin (a foreign web page), too_many_clients; kind=http or ws',
+      labelNames: ['reason', 'kind'], registers,
+    });
+    this.droppedCounter = new Counter({
+      name: 'klinestream_page_clients_dropped_total',
+      help: 'WebSocket clients of the live page disconnected by the server: reason=slow (unsent bytes passed the bound)',
+      labelNames: ['reason'], registers,
+    });
+    this.server = http.createServer((req, res) => {
+      if (this.refuse(req, 'http')) {
+        res.writeHead(403, { 'content-type': 'text/plain' });
+        res.end(FORBIDDEN_TEXT);
+        return;
+      }
+      this.handle(req, res);
+    });
+    this.wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload: PAGE_DEFAULTS.maxPayloadBytes });
     this.server.on('upgrade', (req, socket, head) => {
       if ((req.url ?? '').split('?')[0] !== '/ws') {
         socket.destroy();
         return;
       }
-      this.wss.handleUpgrade(req, socket, head, (ws) => this.connected(ws));
+      if (this.refuse(req, 'ws')) {
+        socket.end(`HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(FORBIDDEN_TEXT)}\r\nConnection: close\r\n\r\n${FORBIDDEN_TEXT}`);
+        return;
+      }
+      if (this.clients.size >= this.maxClients) {
+        this.refusedCounter.inc({ reason: 'too_many_clients', kind: 'ws' });
+        this.refusedLog.write('warn', 'too_many_clients', 'live page: WebSocket refused, too many clients', { maxClients: this.maxClients, remote: req.socket.remoteAddress });
+        socket.end('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+        return;
+      }
+      this.wss.handleUpgrade(req, socket, head, (ws) => this.connected(ws, req.socket.remoteAddress));
     });
   }
 
@@ -103,7 +167,7 @@ export class PageServer {
     });
     const port = (this.server.address() as AddressInfo).port;
     this.url = `http://${host}:${port}/`;
-    this.timers.push(setInterval(() => this.broadcast(), BROADCAST_MS));
+    this.timers.push(setInterval(() => this.broadcast(), this.options.broadcastIntervalMs ?? BROADCAST_MS));
     this.timers.push(setInterval(() => void this.scrapeNow(), this.options.scrapeIntervalMs ?? 2000));
     return this.url;
   }
@@ -173,10 +237,26 @@ export class PageServer {
     }
   }
 
+  /** Unsent bytes the server holds per connected client (what maxClientBufferedBytes bounds). */
+  clientBufferedBytes(): number[] {
+    return [...this.clients].map((c) => c.ws.bufferedAmount);
+  }
+
+  /** True (and counted, logged) when the request names another host or comes from a foreign page. */
+  private refuse(req: http.IncomingMessage, kind: 'http' | 'ws'): boolean {
+    const reason: RefusalReason | undefined = this.hostCheck.refusal(req.headers.host, req.headers.origin);
+    if (reason === undefined) return false;
+    this.refusedCounter.inc({ reason, kind });
+    this.refusedLog.write('warn', `refused-${reason}`, `live page: ${kind === 'ws' ? 'WebSocket' : 'HTTP request'} refused (403), its ${reason === 'host' ? 'Host' : 'Origin'} is not this machine`, {
+      host: req.headers.host, origin: req.headers.origin, path: (req.url ?? '').split('?')[0], remote: req.socket.remoteAddress,
+    });
+    return true;
+  }
+
   // ---- WebSocket ---------------------------------------------------------------------------------------
 
-  private connected(ws: WebSocket): void {
-    const client: Client = { ws, key: undefined };
+  private connected(ws: WebSocket, remote: string | undefined): void {
+    const client: Client = { ws, key: undefined, remote };
     this.clients.add(client);
     ws.on('close', () => this.clients.delete(client));
     ws.on('error', () => this.clients.delete(client));
@@ -197,13 +277,34 @@ export class PageServer {
   }
 
   private sendTo(client: Client, msg: unknown): void {
-    if (client.ws.readyState === client.ws.OPEN) client.ws.send(JSON.stringify(msg));
+    this.deliver(client, JSON.stringify(msg));
   }
 
   private send(msg: unknown): void {
     if (this.clients.size === 0) return;
     const text = JSON.stringify(msg);
-    for (const c of this.clients) if (c.ws.readyState === c.ws.OPEN) c.ws.send(text);
+    for (const c of this.clients) this.deliver(c, text);
+  }
+
+  /**
+   * Sends `text` unless the client already holds too much unsent data: then it has stopped reading (or its
+   * link is too slow for the stream), and it is disconnected, which frees what it held, instead of being
+   * queued for without bound.
+   */
+  private deliver(client: Client, text: string): void {
+    const ws = client.ws;
+    if (ws.readyState !== ws.OPEN) return;
+    const buffered = ws.bufferedAmount;
+    if (buffered + Buffer.byteLength(text) > this.maxBuffered) {
+      this.clients.delete(client);
+      this.droppedCounter.inc({ reason: 'slow' });
+      this.refusedLog.write('warn', 'slow-client', 'live page: disconnected a client that is not reading its updates', {
+        bufferedBytes: buffered, maxClientBufferedBytes: this.maxBuffered, remote: client.remote,
+      });
+      ws.terminate();
+      return;
+    }
+    ws.send(text);
   }
 
   private broadcast(): void {
@@ -215,7 +316,7 @@ export class PageServer {
       if (!wanted.has(key)) continue;
       const list = [...klines.values()].sort((a, b) => a.openTime - b.openTime);
       const text = JSON.stringify({ type: 'update', symbol: list[0]!.symbol, interval: list[0]!.interval, klines: list });
-      for (const c of this.clients) if (c.key === key && c.ws.readyState === c.ws.OPEN) c.ws.send(text);
+      for (const c of this.clients) if (c.key === key) this.deliver(c, text);
     }
     this.pending.clear();
   }

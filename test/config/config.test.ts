@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { ConfigError } from '../../src/errors';
-import { describeSettings, loadConfig, parseBrokers, topicNames } from '../../src/config/config';
+import { describeSettings, loadConfig, parseBrokers, redactConfig, topicNames } from '../../src/config/config';
 
 function errorOf(fn: () => unknown): ConfigError {
   try {
@@ -118,6 +118,49 @@ describe('configuration', () => {
     it('rejects a home whose version cannot be told (no release file, bin/java does not run)', () => {
       const home = jdk('mystery', undefined);
       expect(errorOf(() => loadConfig({ KLINESTREAM_REGISTRY_JAVA_HOME: home })).message).toMatch(/cannot tell the Java version of .*mystery/);
+    });
+  });
+
+  describe('the live page (KLINESTREAM_PAGE_*)', () => {
+    it('answers only the loopback names by default, with bounded clients', () => {
+      expect(loadConfig({}).page).toEqual({ allowedHosts: [], clientBufferBytes: 8 * 1024 * 1024, maxClients: 32 });
+    });
+
+    it('takes a list of host names, lower-cased', () => {
+      expect(loadConfig({ KLINESTREAM_PAGE_ALLOWED_HOSTS: 'Klines.Example.org, box1' }).page.allowedHosts).toEqual(['klines.example.org', 'box1']);
+    });
+
+    it('rejects a URL or a port where a host name belongs, naming the setting', () => {
+      expect(errorOf(() => loadConfig({ KLINESTREAM_PAGE_ALLOWED_HOSTS: 'https://klines.example.org' })).message)
+        .toBe('KLINESTREAM_PAGE_ALLOWED_HOSTS: expected host names such as klines.example.org (no scheme, no port), got "https://klines.example.org"');
+      expect(errorOf(() => loadConfig({}, { 'page-allowed-hosts': 'box:8080' })).details.setting).toBe('--page-allowed-hosts');
+    });
+
+    it('bounds the per-client buffer and the client count', () => {
+      expect(errorOf(() => loadConfig({ KLINESTREAM_PAGE_CLIENT_BUFFER_BYTES: '1000' })).message).toMatch(/between 1048576 and/);
+      expect(errorOf(() => loadConfig({ KLINESTREAM_PAGE_MAX_CLIENTS: '0' })).message).toMatch(/between 1 and 10000/);
+    });
+  });
+
+  describe('secrets', () => {
+    it('moves user info out of SCHEMA_REGISTRY_URL into the basic-auth settings', () => {
+      const c = loadConfig({ SCHEMA_REGISTRY_URL: 'https://svc:s3cr%40t@reg.example.org/apis/ccompat/v7', KAFKA_BROKERS: 'k:9092' });
+      expect(c.schemaRegistryUrl).toBe('https://reg.example.org/apis/ccompat/v7');
+      expect([c.security.registryUsername, c.security.registryPassword]).toEqual(['svc', 's3cr@t']);
+      expect(JSON.stringify(redactConfig(c))).not.toContain('s3cr');
+    });
+
+    it('refuses credentials given both in the URL and as settings, without quoting them', () => {
+      const e = errorOf(() => loadConfig({ SCHEMA_REGISTRY_URL: 'https://svc:s3cret@reg.example.org', SCHEMA_REGISTRY_USERNAME: 'a', SCHEMA_REGISTRY_PASSWORD: 'b' }));
+      expect(e.message).toBe('SCHEMA_REGISTRY_URL: holds user info and SCHEMA_REGISTRY_USERNAME / _PASSWORD are set too; give the registry credentials one way');
+    });
+
+    it('never quotes a SASL password in configuration errors or summaries', () => {
+      const e = errorOf(() => loadConfig({ KAFKA_SASL_PASSWORD: 'sasl-s3cret' }));
+      expect(e.message).not.toContain('sasl-s3cret');
+      expect(JSON.stringify(e.details)).not.toContain('sasl-s3cret');
+      const c = loadConfig({ KAFKA_SASL_MECHANISM: 'scram-sha-512', KAFKA_SASL_USERNAME: 'u', KAFKA_SASL_PASSWORD: 'sasl-s3cret' });
+      expect(JSON.stringify(redactConfig(c))).not.toContain('sasl-s3cret');
     });
   });
 });

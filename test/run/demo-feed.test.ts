@@ -8,7 +8,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { AggTradeFrameParser, createAggTradeRecord, FrameResult } from '../../src/exchange/aggtrade-frame';
 import { DemoFeed } from '../../src/run/demo-feed';
-import { bundledDataDir } from '../../src/run/package-root';
+import { bundledDataDir } from '../../src/config/package-root';
 
 describe('DemoFeed', () => {
   const anchor = Date.UTC(2026, 0, 1, 12, 0);

@@ -97,7 +97,7 @@ describe('lock file', () => {
   it('gives mutual exclusion between processes racing for it, including over a stale lock', async () => {
     // Compile the real modules for plain node children (jest's transform only applies in this process).
     const out = path.join(dir, 'build');
-    for (const rel of ['src/errors.ts', 'src/stack/lock.ts', 'src/stack/proc.ts']) {
+    for (const rel of ['src/errors.ts', 'src/stack/lock.ts', 'src/stack/proc.ts', 'src/observability/process-liveness.ts']) {
       const { code } = transformFileSync(path.join(ROOT, rel), { jsc: { target: 'es2022', parser: { syntax: 'typescript' } }, module: { type: 'commonjs' } });
       const target = path.join(out, rel.replace(/\.ts$/, '.js'));
       fs.mkdirSync(path.dirname(target), { recursive: true });

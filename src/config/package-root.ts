@@ -1,6 +1,6 @@
 /**
  * The package's own folder (where package.json, schemas/, data/ and src/web/static/ are), found from this
- * file whether it runs compiled (dist/src/run/) or from source (src/run/, in tests).
+ * file whether it runs compiled (dist/src/config/) or from source (src/config/, in tests).
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
