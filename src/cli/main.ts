@@ -7,6 +7,7 @@
 import '../kafka/kafkajs-patch';
 import { isKlinestreamError, UsageError } from '../errors';
 import { COMMANDS, type Command } from './commands';
+import { connectionFailureSentence, connectionOrigins } from './failure-sentence';
 
 function usage(): string {
   const lines = ['Usage: klinestream <command> [options]', '', 'Commands:'];
@@ -31,7 +32,9 @@ export async function main(argv: string[]): Promise<number> {
   try {
     if (!command) throw new UsageError(`unknown command ${JSON.stringify(name)}; run klinestream --help`);
     return await command.run(rest);
-  } catch (e) {
+  } catch (caught) {
+    // A service that cannot be reached or refuses the login: one sentence naming it and its setting.
+    const e = connectionFailureSentence(caught, connectionOrigins(rest, process.env)) ?? caught;
     if (isKlinestreamError(e)) {
       process.stderr.write(`klinestream ${name}: ${e.message}\n`);
       return e.exitCode;
