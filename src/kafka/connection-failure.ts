@@ -18,6 +18,13 @@ export interface KafkaSettingNames {
   sslCa: string;
 }
 
+/** The names a library user knows: the options of KlineConsumer. */
+export const LIBRARY_OPTION_NAMES: KafkaSettingNames = {
+  brokers: 'the brokers option',
+  sasl: 'the sasl option',
+  sslCa: 'the ssl.ca option',
+};
+
 export const ENV_SETTING_NAMES: KafkaSettingNames = {
   brokers: 'KAFKA_BROKERS',
   sasl: 'KAFKA_SASL_USERNAME / KAFKA_SASL_PASSWORD',
@@ -83,7 +90,10 @@ function addressOf(links: ChainLink[], brokers: readonly string[]): string {
  * 1), or undefined when `e` is something else (left to the caller as it is).
  */
 export function kafkaConnectionFailure(e: unknown, brokers: readonly string[], names: KafkaSettingNames = ENV_SETTING_NAMES): KlinestreamError | undefined {
-  if (e instanceof KlinestreamError) return undefined;
+  if (e instanceof KlinestreamError) {
+    // One described already in other words (the library's option names): described again in these.
+    return e.code === 'KAFKA_UNAVAILABLE' && e.details.reason !== undefined && e.cause !== undefined ? kafkaConnectionFailure(e.cause, brokers, names) : undefined;
+  }
   const links = chainOf(e);
   if (!links.some((l) => l.name.startsWith('KafkaJS'))) return undefined;
   const address = addressOf(links, brokers);
@@ -97,6 +107,7 @@ export function kafkaConnectionFailure(e: unknown, brokers: readonly string[], n
         ? `the Kafka broker at ${address} (${names.brokers}) does not offer this SASL mechanism: ${sasl.message.replace(/^SASL /, '')}`
         : `the Kafka broker at ${address} (${names.brokers}) refused the SASL login of ${names.sasl}: wrong user name or password`,
       { ...details, reason: 'sasl' },
+      { cause: e },
     );
   }
   const tls = links.find((l) => l.code !== undefined && UNTRUSTED_CERTIFICATE[l.code] !== undefined);
@@ -105,6 +116,7 @@ export function kafkaConnectionFailure(e: unknown, brokers: readonly string[], n
       'KAFKA_UNAVAILABLE',
       `the TLS certificate of the Kafka broker at ${address} (${names.brokers}) is not trusted (${UNTRUSTED_CERTIFICATE[tls.code!]}, ${tls.code}); set ${names.sslCa} to the PEM file of the CA that signed it`,
       { ...details, reason: 'tls', code: tls.code },
+      { cause: e },
     );
   }
   const connection = links.find((l) => l.name === 'KafkaJSConnectionError' || l.name === 'KafkaJSConnectionClosedError');
@@ -115,6 +127,7 @@ export function kafkaConnectionFailure(e: unknown, brokers: readonly string[], n
       'KAFKA_UNAVAILABLE',
       `cannot reach the Kafka broker at ${address} (${names.brokers}): ${why}`,
       { ...details, reason: 'unreachable', ...(connection.code === undefined ? {} : { code: connection.code }) },
+      { cause: e },
     );
   }
   return undefined;

@@ -57,6 +57,7 @@ const CONNECTION_TROUBLE = [
   /^Failed to connect to seed broker/,
   /^Failed to connect to broker, reconnecting$/,
   /^SASL .* authentication failed/,
+  /^Response SaslAuthenticate\(/,
 ];
 
 export function isConnectionTrouble(text: string): boolean {

@@ -38,5 +38,6 @@ describe('the kafkajs log adapter', () => {
 
   it('classifies SASL login failures as warnings (the command ends with the sentence)', () => {
     expect(classifyKafkajsEntry('SASLAuthenticator', logLevel.ERROR, 'SASL SCRAM SHA512 authentication failed: invalid credentials', undefined).level).toBe('warn');
+    expect(classifyKafkajsEntry('Connection', logLevel.ERROR, 'Response SaslAuthenticate(key: 36, version: 1)', 'Authentication failed during authentication due to invalid credentials with SASL mechanism SCRAM-SHA-512').level).toBe('warn');
   });
 });
