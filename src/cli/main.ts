@@ -6,6 +6,7 @@
 // First, before anything loads kafkajs: its producer's linear message grouping (see the module).
 import '../kafka/kafkajs-patch';
 import { isKlinestreamError, UsageError } from '../errors';
+import { kafkajsProblem } from '../kafka/kafkajs-check';
 import { COMMANDS, type Command } from './commands';
 import { connectionFailureSentence, connectionOrigins } from './failure-sentence';
 
@@ -60,8 +61,16 @@ function exitAfterGrace(code: number): void {
   }, EXIT_GRACE_MS).unref();
 }
 
+/** The binary refuses to run any command on a kafkajs without klinestream's fixes (the check says why). */
+function checkedMain(argv: string[]): Promise<number> {
+  const problem = kafkajsProblem('all');
+  if (problem === undefined) return main(argv);
+  process.stderr.write(`klinestream: refusing to start: ${problem}\n`);
+  return Promise.resolve(1);
+}
+
 if (require.main === module) {
-  main(process.argv.slice(2)).then(exitAfterGrace, (e: unknown) => {
+  checkedMain(process.argv.slice(2)).then(exitAfterGrace, (e: unknown) => {
     process.stderr.write(`klinestream: ${String(e)}\n`);
     exitAfterGrace(1);
   });

@@ -33,6 +33,7 @@ import { topicNames, type Config } from '../config/config';
 import { KlinestreamError, UsageError, isKlinestreamError } from '../errors';
 import { securityOptions } from '../kafka/client';
 import { kafkaConnectionFailure, LIBRARY_OPTION_NAMES } from '../kafka/connection-failure';
+import { assertKafkajsReady } from '../kafka/kafkajs-check';
 import { createKafka } from '../kafka/kafkajs-logging';
 import { createLogger, type Logger, type LogLevel } from '../observability/log';
 import type { Connection } from '../stack/stack';
@@ -256,6 +257,8 @@ export class KlineConsumer {
       session.finish();
       return;
     }
+    // Reading with the stock read_committed filter would deliver aborted records: refuse instead.
+    assertKafkajsReady('consumer');
     const o = this.options;
     const kafka = createKafka({
       clientId: o.clientId ?? 'klinestream-klines',

@@ -3,6 +3,8 @@
  * command output (CSV on stdout) and escape our structured logs. This adapter sends every kafkajs entry
  * through our Logger as one JSON line with the kafkajs namespace and fields.
  */
+// Before kafkajs, whichever way this module is reached: its fixes must be in the cache first.
+import './kafkajs-patch';
 import { Kafka, logLevel as KafkaLogLevel, type KafkaConfig, type logCreator } from 'kafkajs';
 import type { Logger, LogLevel } from '../observability/log';
 
@@ -113,6 +115,9 @@ export function kafkajsLogLevel(level: LogLevel): KafkaLogLevel {
       return KafkaLogLevel.ERROR;
   }
 }
+
+/** The kafkajs client class every klinestream client is made of (checked by ./kafkajs-check.ts). */
+export const KAFKA_CLASS_IN_USE: typeof Kafka = Kafka;
 
 /** A kafkajs client whose logs go through `log` (default threshold: warnings and errors). */
 export function createKafka(options: Omit<KafkaConfig, 'logCreator' | 'logLevel'> & { log: Logger; logLevel?: LogLevel }): Kafka {
