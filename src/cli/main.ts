@@ -6,7 +6,9 @@
 // First, before anything loads kafkajs: klinestream's fixes of kafkajs modules (see the module).
 import '../kafka/kafkajs-patch';
 import { isKlinestreamError, UsageError } from '../errors';
+import { kafkajsProblem } from '../kafka/kafkajs-check';
 import { COMMANDS, type Command } from './commands';
+import { connectionFailureSentence, connectionOrigins } from './failure-sentence';
 
 function usage(): string {
   const lines = ['Usage: klinestream <command> [options]', '', 'Commands:'];
@@ -31,7 +33,9 @@ export async function main(argv: string[]): Promise<number> {
   try {
     if (!command) throw new UsageError(`unknown command ${JSON.stringify(name)}; run klinestream --help`);
     return await command.run(rest);
-  } catch (e) {
+  } catch (caught) {
+    // A service that cannot be reached or refuses the login: one sentence naming it and its setting.
+    const e = connectionFailureSentence(caught, connectionOrigins(rest, process.env)) ?? caught;
     if (isKlinestreamError(e)) {
       process.stderr.write(`klinestream ${name}: ${e.message}\n`);
       return e.exitCode;
@@ -57,8 +61,16 @@ function exitAfterGrace(code: number): void {
   }, EXIT_GRACE_MS).unref();
 }
 
+/** The binary refuses to run any command on a kafkajs without klinestream's fixes (the check says why). */
+function checkedMain(argv: string[]): Promise<number> {
+  const problem = kafkajsProblem('all');
+  if (problem === undefined) return main(argv);
+  process.stderr.write(`klinestream: refusing to start: ${problem}\n`);
+  return Promise.resolve(1);
+}
+
 if (require.main === module) {
-  main(process.argv.slice(2)).then(exitAfterGrace, (e: unknown) => {
+  checkedMain(process.argv.slice(2)).then(exitAfterGrace, (e: unknown) => {
     process.stderr.write(`klinestream: ${String(e)}\n`);
     exitAfterGrace(1);
   });

@@ -32,6 +32,8 @@ import { HEADER_LENGTH, MAGIC_BYTE } from '../codec/wire-format';
 import { topicNames, type Config } from '../config/config';
 import { KlinestreamError, UsageError, isKlinestreamError } from '../errors';
 import { securityOptions } from '../kafka/client';
+import { kafkaConnectionFailure, LIBRARY_OPTION_NAMES } from '../kafka/connection-failure';
+import { assertKafkajsReady } from '../kafka/kafkajs-check';
 import { createKafka } from '../kafka/kafkajs-logging';
 import { createLogger, type Logger, type LogLevel } from '../observability/log';
 import type { Connection } from '../config/connection';
@@ -255,6 +257,8 @@ export class KlineConsumer {
       session.finish();
       return;
     }
+    // Reading with the stock read_committed filter would deliver aborted records: refuse instead.
+    assertKafkajsReady('consumer');
     const o = this.options;
     const kafka = createKafka({
       clientId: o.clientId ?? 'klinestream-klines',
@@ -273,7 +277,12 @@ export class KlineConsumer {
 
     const admin = kafka.admin();
     this.admin = admin;
-    await admin.connect();
+    try {
+      await admin.connect();
+    } catch (e) {
+      // A broker it cannot reach or log in to: one sentence in the words of these options.
+      throw kafkaConnectionFailure(e, o.brokers, LIBRARY_OPTION_NAMES) ?? e;
+    }
     const topics = await admin.listTopics();
     if (!topics.includes(this.topic)) {
       throw new KlinestreamError('KAFKA_UNAVAILABLE', `topic ${this.topic} does not exist (no worker has published klines under this topic prefix yet?)`, { topic: this.topic });

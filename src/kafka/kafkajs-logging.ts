@@ -3,6 +3,8 @@
  * command output (CSV on stdout) and escape our structured logs. This adapter sends every kafkajs entry
  * through our Logger as one JSON line with the kafkajs namespace and fields.
  */
+// Before kafkajs, whichever way this module is reached: its fixes must be in the cache first.
+import './kafkajs-patch';
 import { Kafka, logLevel as KafkaLogLevel, type KafkaConfig, type logCreator } from 'kafkajs';
 import type { Logger, LogLevel } from '../observability/log';
 
@@ -23,30 +25,80 @@ export function isExpectedKafkajsNoise(text: string, error: unknown): boolean {
   return EXPECTED.some((re) => re.test(text) || re.test(e));
 }
 
+/**
+ * The broker's retriable answers while a fresh cluster starts up (kafkajs' protocol/error.js messages of
+ * GROUP_LOAD_IN_PROGRESS, GROUP_COORDINATOR_NOT_AVAILABLE, NOT_COORDINATOR_FOR_GROUP, LEADER_NOT_AVAILABLE and
+ * NOT_LEADER_FOR_PARTITION; test/kafka/kafkajs-logging.test.ts checks them against the installed kafkajs).
+ * kafkajs logs each failed response at error level and then retries it; a first `work` on a fresh broker
+ * printed several such lines although nothing was wrong. Logged at debug: if they persist, the request's
+ * retries run out and the command fails with its own error.
+ */
+export const RETRIABLE_STARTUP_ANSWERS: readonly string[] = [
+  "The coordinator is loading and hence can't process requests for this group",
+  'The group coordinator is not available',
+  'This is not the correct coordinator for this group',
+  'There is no leader for this topic-partition as we are in the middle of a leadership election',
+  'This server is not the leader for that topic-partition',
+];
+
+export function isRetriableStartupAnswer(text: string, error: unknown): boolean {
+  const e = typeof error === 'string' ? error : error instanceof Error ? error.message : '';
+  return RETRIABLE_STARTUP_ANSWERS.some((m) => e.includes(m) || text.includes(m));
+}
+
+/**
+ * kafkajs' lines for a broker it cannot connect to or log in to, logged at error level on every retry
+ * with the socket's stack trace (12 lines in 10 s for an unreachable address). The command ends with one
+ * sentence saying what is wrong (src/kafka/connection-failure.ts), so each attempt is a warning, without
+ * the stack, which only shows node's socket internals. The Connection namespace's line repeats what the
+ * BrokerPool line right after it says (with the retry count), so it goes to debug.
+ */
+const CONNECTION_TROUBLE = [
+  /^Connection error: /,
+  /^Connection timeout$/,
+  /^Failed to connect to seed broker/,
+  /^Failed to connect to broker, reconnecting$/,
+  /^SASL .* authentication failed/,
+  /^Response SaslAuthenticate\(/,
+];
+
+export function isConnectionTrouble(text: string): boolean {
+  return CONNECTION_TROUBLE.some((re) => re.test(text));
+}
+
+export type KafkajsLogDecision = { level: LogLevel; dropStack: boolean };
+
+/** What one kafkajs entry becomes in our log: its level, and whether its `stack` field is dropped. */
+export function classifyKafkajsEntry(namespace: string, level: KafkaLogLevel, text: string, error: unknown): KafkajsLogDecision {
+  if (level <= KafkaLogLevel.WARN && (isExpectedKafkajsNoise(text, error) || isRetriableStartupAnswer(text, error))) {
+    return { level: 'debug', dropStack: false };
+  }
+  if (level <= KafkaLogLevel.WARN && isConnectionTrouble(text)) {
+    return { level: namespace === 'Connection' && /^Connection (error|timeout)/.test(text) ? 'debug' : 'warn', dropStack: true };
+  }
+  switch (level) {
+    case KafkaLogLevel.ERROR:
+    case KafkaLogLevel.NOTHING:
+      return { level: 'error', dropStack: false };
+    case KafkaLogLevel.WARN:
+      return { level: 'warn', dropStack: false };
+    case KafkaLogLevel.INFO:
+      return { level: 'info', dropStack: false };
+    default:
+      return { level: 'debug', dropStack: false };
+  }
+}
+
 export function kafkajsLogCreator(log: Logger): logCreator {
   const kafkaLog = log.child({ component: 'kafkajs' });
   return () => ({ namespace, level, log: entry }) => {
     // timestamp duplicates our own `time`; `logger` is always "kafkajs".
     const { message, timestamp: _timestamp, logger: _logger, ...fields } = entry;
-    const record = { namespace, ...fields };
     const text = String(message);
-    if (level <= KafkaLogLevel.WARN && isExpectedKafkajsNoise(text, (fields as { error?: unknown }).error)) {
-      kafkaLog.debug(text, record);
-      return;
-    }
-    switch (level) {
-      case KafkaLogLevel.ERROR:
-        kafkaLog.error(text, record);
-        break;
-      case KafkaLogLevel.WARN:
-        kafkaLog.warn(text, record);
-        break;
-      case KafkaLogLevel.INFO:
-        kafkaLog.info(text, record);
-        break;
-      default:
-        kafkaLog.debug(text, record);
-    }
+    const decision = classifyKafkajsEntry(namespace, level, text, (fields as { error?: unknown }).error);
+    const { stack, ...rest } = fields as { stack?: unknown };
+    const record = decision.dropStack ? { namespace, ...rest } : { namespace, ...rest, ...(stack === undefined ? {} : { stack }) };
+    kafkaLog[decision.level](text, record);
   };
 }
 
@@ -63,6 +115,9 @@ export function kafkajsLogLevel(level: LogLevel): KafkaLogLevel {
       return KafkaLogLevel.ERROR;
   }
 }
+
+/** The kafkajs client class every klinestream client is made of (checked by ./kafkajs-check.ts). */
+export const KAFKA_CLASS_IN_USE: typeof Kafka = Kafka;
 
 /** A kafkajs client whose logs go through `log` (default threshold: warnings and errors). */
 export function createKafka(options: Omit<KafkaConfig, 'logCreator' | 'logLevel'> & { log: Logger; logLevel?: LogLevel }): Kafka {
