@@ -9,6 +9,7 @@ export { ExchangeStandin } from './standin';
 export type { CloseReason, ConnectionRecord, RestRequestRecord, StandinStats, TimelineInfo } from './standin';
 export { GARBAGE_KINDS, SAMPLE_EXTRA_SYMBOLS } from './options';
 export type {
+  BundledKlinesFile,
   CustomRestFailure,
   CutMode,
   CutSpec,

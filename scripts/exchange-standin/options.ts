@@ -44,7 +44,7 @@ export interface CustomRestFailure {
   retryAfterSeconds?: number;
 }
 export type RestFailure = RestFailureKind | CustomRestFailure;
-export type RestEndpoint = 'exchangeInfo' | 'aggTrades' | 'ping' | 'time' | 'other';
+export type RestEndpoint = 'exchangeInfo' | 'aggTrades' | 'klines' | 'ping' | 'time' | 'other';
 
 /** One recorded frames file, optionally with its symbols renamed (e.g. two BTCUSDT days as two symbols). */
 export interface TimelineFile {
@@ -122,6 +122,22 @@ export interface TroubleOptions {
     /** Retry-After of the 'rate-limit' kind, default 1. */
     retryAfterSeconds?: number;
   };
+  /**
+   * The stand-in's klines count one trade more than it ever sent: a maker-side trade of `symbol` at the time
+   * and price of its first trade at or after `atOffsetMs`, with `quantity` (default one step of that trade's
+   * quantity decimals). Every kline holding it differs in count, volume and quote volume only.
+   */
+  disagreeKlines?: { symbol: string; atOffsetMs: number; quantity?: string };
+}
+
+/** The exchange's own klines to serve for one symbol and interval instead of the built ones. */
+export interface BundledKlinesFile {
+  /** A klines-<interval>.csv of data/binance in the exchange's 12-column layout. */
+  path: string;
+  symbol: string;
+  interval: string;
+  /** Index in `files` whose timeline shift applies to these klines; default 0. */
+  file?: number;
 }
 
 export interface RestOptions {
@@ -177,6 +193,8 @@ export interface ExchangeStandinOptions {
   /** exchangeInfo overrides for timeline symbols, and extra symbols without trades (see SAMPLE_EXTRA_SYMBOLS). */
   symbols?: SymbolInfo[];
   trouble?: TroubleOptions;
+  /** Klines served from files (the exchange's own) rather than built from the timeline's trades. */
+  bundledKlines?: BundledKlinesFile[];
 }
 
 /** Symbols to add to exchangeInfo so a producer's "all TRADING perpetuals" filter has something to filter. */

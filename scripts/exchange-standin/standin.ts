@@ -23,9 +23,10 @@
  * an unanswered ping: terminated (no close frame). After `maxConnectionAgeMs` a connection is closed (1001).
  * Binary messages are ignored (counted as incoming).
  *
- * REST (same port): `${prefix}/exchangeInfo`, `${prefix}/aggTrades`, `${prefix}/ping`, `${prefix}/time`
- * with prefix `/fapi/v1` (USD-M) or `/api/v3` (spot); see ./rest.ts for weights, 429/418 and aggTrades
- * semantics. Every request is logged (`requests()`).
+ * REST (same port): `${prefix}/exchangeInfo`, `${prefix}/aggTrades`, `${prefix}/klines`, `${prefix}/ping`,
+ * `${prefix}/time` with prefix `/fapi/v1` (USD-M) or `/api/v3` (spot); see ./rest.ts for weights, 429/418
+ * and aggTrades semantics, ./klines.ts for klines (built from the released trades, or the bundled ones of
+ * `bundledKlines`; `trouble.disagreeKlines` adds a trade never sent). Every request is logged (`requests()`).
  *
  * Control (not logged, no weight), for a stand-in in another process: GET /__standin/{expected,stats,
  * connections,requests}, POST /__standin/play, /__standin/advance?n=N|to=MS, /__standin/cut?mode=abrupt|clean
@@ -60,6 +61,7 @@ import {
   type Speed,
   type SymbolInfo,
 } from './options';
+import { KlineBook, klinesAnswer, klineTrades, klinesWeight, loadBundledKlines, type BundledKlines } from './klines';
 import { aggTradesAnswer, failureAnswer, FailurePlan, jsonError, limitAnswer, WeightLimiter, type HttpAnswer } from './rest';
 import { pick, seededRng, type Rng } from './rng';
 import { loadTimeline, type FileSummary, type LoadedTrade, type StandinTrade, type Timeline } from './timeline';
@@ -257,6 +259,10 @@ export class ExchangeStandin {
   private readonly released: Uint8Array;
   private readonly listAt: Map<string, number>;
   private readonly symbolInfo: Map<string, SymbolInfo>;
+  private readonly bundledKlines: BundledKlines[];
+  private readonly phantom: { symbol: string; at: number; quantity: string | undefined } | undefined;
+  /** Built kline books per symbol, valid while no further trade has been released. */
+  private readonly klineBooks = new Map<string, { released: number; book: KlineBook }>();
   private readonly cutRng: Rng;
   /** cutConnections.everyConnectionAfterMs: each connection's own cut, drawn when it opens. */
   private readonly cutAfter: { minMs: number; maxMs: number; mode: CutMode; rng: Rng } | undefined;
@@ -356,6 +362,18 @@ export class ExchangeStandin {
     for (const s of options.symbols ?? []) {
       if (typeof s.symbol !== 'string' || s.symbol === '') throw new RangeError('symbols: every entry needs a symbol');
       this.symbolInfo.set(s.symbol, { ...this.symbolInfo.get(s.symbol), ...s });
+    }
+    this.bundledKlines = (options.bundledKlines ?? []).map((b) => {
+      const file = timeline.files[b.file ?? 0];
+      if (file === undefined) throw new RangeError(`bundledKlines ${b.path}: no timeline file ${b.file ?? 0}`);
+      if (!this.symbolInfo.has(b.symbol)) throw new RangeError(`bundledKlines ${b.path}: ${b.symbol} is neither on the timeline nor in symbols`);
+      return loadBundledKlines(b.path, b.symbol, b.interval, file.shiftMs);
+    });
+    const dk = trouble.disagreeKlines;
+    if (dk !== undefined) {
+      if (!timeline.bySymbol.has(dk.symbol)) throw new RangeError(`disagreeKlines: ${dk.symbol} has no trades on the timeline`);
+      if (dk.quantity !== undefined && !/^[0-9]+(\.[0-9]+)?$/.test(dk.quantity)) throw new RangeError(`disagreeKlines: quantity must be a decimal, got ${dk.quantity}`);
+      this.phantom = { symbol: dk.symbol, at: timeline.start + nonNegative('disagreeKlines.atOffsetMs', dk.atOffsetMs), quantity: dk.quantity };
     }
     this.listAt = new Map();
     for (const l of trouble.listMidStream ?? []) {
@@ -999,6 +1017,7 @@ export class ExchangeStandin {
     const prefix = this.defaults.prefix;
     return url.pathname === `${prefix}/exchangeInfo` ? 'exchangeInfo'
       : url.pathname === `${prefix}/aggTrades` ? 'aggTrades'
+        : url.pathname === `${prefix}/klines` ? 'klines'
         : url.pathname === `${prefix}/ping` ? 'ping'
           : url.pathname === `${prefix}/time` ? 'time'
             : 'other';
@@ -1007,7 +1026,10 @@ export class ExchangeStandin {
   private answerRest(req: http.IncomingMessage, res: http.ServerResponse): void {
     const url = new URL(req.url ?? '/', 'http://127.0.0.1');
     const endpoint = this.endpointOf(url);
-    const weight = endpoint === 'aggTrades' ? this.defaults.aggTradesWeight : endpoint === 'exchangeInfo' ? this.defaults.exchangeInfoWeight : endpoint === 'other' ? 0 : 1;
+    const weight = endpoint === 'aggTrades' ? this.defaults.aggTradesWeight
+      : endpoint === 'exchangeInfo' ? this.defaults.exchangeInfoWeight
+        : endpoint === 'klines' ? klinesWeight(this.market, url.searchParams)
+          : endpoint === 'other' ? 0 : 1;
     const now = this.restNow();
     let answer: HttpAnswer;
     let scripted: RestFailure | undefined;
@@ -1056,9 +1078,35 @@ export class ExchangeStandin {
         const floor = this.serverTime() - this.historyMs;
         return aggTradesAnswer(q, this.timeline.bySymbol.get(symbol) ?? [], (t) => this.released[t.seq] === 1 && t.tradeTime >= floor);
       }
+      case 'klines': {
+        const symbol = q.get('symbol');
+        if (symbol === null || symbol === '') return jsonError(400, -1102, "Mandatory parameter 'symbol' was not sent, was empty/null, or malformed.");
+        if (!this.listed(symbol)) return jsonError(400, -1121, 'Invalid symbol.');
+        // The exchange's klines hold its whole history: no historyMs floor here.
+        return klinesAnswer(this.market, q, (interval) => ({
+          book: this.klineBook(symbol),
+          bundled: this.bundledKlines.find((b) => b.symbol === symbol && b.interval === interval),
+          serverTime: this.serverTime(),
+        }));
+      }
       default:
         return jsonError(404, -1000, 'Unknown endpoint.');
     }
+  }
+
+  /** The symbol's klines as built from its released trades (and the disagreement, if scripted). */
+  private klineBook(symbol: string): KlineBook {
+    const cached = this.klineBooks.get(symbol);
+    if (cached !== undefined && cached.released === this.st.tradesReleased) return cached.book;
+    const released = (this.timeline.bySymbol.get(symbol) ?? []).filter((t) => this.released[t.seq] === 1);
+    const phantom = this.phantom?.symbol === symbol ? this.phantom : undefined;
+    const info = this.listedSymbols().find((s) => s.symbol === symbol);
+    const book = new KlineBook(klineTrades(released, phantom), this.market, {
+      pricePrecision: info?.pricePrecision ?? this.timeline.priceDecimals.get(symbol) ?? 2,
+      quantityPrecision: info?.quantityPrecision ?? this.timeline.quantityDecimals.get(symbol) ?? 3,
+    });
+    this.klineBooks.set(symbol, { released: this.st.tradesReleased, book });
+    return book;
   }
 
   private control(req: http.IncomingMessage, url: URL, res: http.ServerResponse): void {

@@ -13,6 +13,7 @@ import { loadDirectory } from '../symbols/load-directory';
 import { stackCommand } from './stack-command';
 import { runCommand } from './run-command';
 import { statusCommand } from './status-command';
+import { verifyCommand } from './verify-command';
 
 export interface Command {
   name: string;
@@ -43,4 +44,5 @@ export const COMMANDS: Command[] = [
   topicsCommand(async (config, connection, log, partitions) => (await loadDirectory(config, connection, log)).placementCounts(partitions)),
   statusCommand,
   runCommand,
+  verifyCommand,
 ];
