@@ -197,7 +197,14 @@ export function expectSuccess(r: CliResult): void {
   expect({ code: r.code, stderr: r.code === 0 ? '' : r.stderr }).toEqual({ code: 0, stderr: '' });
 }
 
-/** Runs `klinestream <args>` as a separate process with `env` (default: this process's environment). */
+/** What the CLI prints when a finished command stayed alive (an open handle) until its exit grace fired. */
+export const EXIT_GRACE_FIRED = /still running \d+ s after the command finished \(open: [^)]*\)/;
+
+/**
+ * Runs `klinestream <args>` as a separate process with `env` (default: this process's environment). Fails
+ * when the command finished but something it left open kept the process alive until the exit grace (every
+ * command must exit as soon as it is done).
+ */
 export function runCli(args: string[], env: NodeJS.ProcessEnv = process.env, timeoutMs = 300_000): Promise<CliResult> {
   const cli = builtCli();
   return new Promise((resolve, reject) => {
@@ -207,6 +214,10 @@ export function runCli(args: string[], env: NodeJS.ProcessEnv = process.env, tim
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
+    child.on('close', (code) => {
+      const leak = EXIT_GRACE_FIRED.exec(stderr);
+      if (leak !== null) reject(new Error(`klinestream ${args[0] ?? ''} finished but stayed alive: ${leak[0]}`));
+      else resolve({ code, stdout, stderr });
+    });
   });
 }
