@@ -464,7 +464,7 @@ const SETTINGS = {
   unknownSymbolWaitMs: setting<number>({
     env: 'KLINESTREAM_UNKNOWN_SYMBOL_WAIT_MS', flag: 'unknown-symbol-wait-ms',
     describe: 'worker: how long a trade naming a symbol index not yet in the symbols topic waits for it before it goes to the DLQ',
-    parse: intRange(0, 300_000, 'milliseconds'), fallback: () => 10_000,
+    parse: intRange(0, 300_000, 'milliseconds'), fallback: () => 5000,
   }),
   cacheDir: setting<string>({
     env: 'KLINESTREAM_CACHE_DIR', flag: 'cache-dir', describe: 'where the local stack keeps its jars, data and logs',

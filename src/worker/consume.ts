@@ -219,7 +219,11 @@ export class BatchConsumer {
       await this.alive(this.ctx.symbols().catchUp());
       if (this.gone(o)) return false;
       if (!this.anyUnknown() || Date.now() >= deadline) return true;
-      await this.alive(delay(Math.min(50 << Math.min(round, 4), 1000)));
+      await delay(Math.min(50 << Math.min(round, 4), 1000));
+      if (this.gone(o)) return false;
+      // Each wait is shorter than alive()'s beat: without this, a wait of more than the session timeout
+      // gets the member dropped from its group.
+      await this.payload!.heartbeat();
       if (this.gone(o)) return false;
     }
   }

@@ -212,7 +212,11 @@ export function runCli(args: string[], env: NodeJS.ProcessEnv = process.env, tim
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString();
+      // For a hang that ends in jest's timeout (whose report has no stderr): KLINESTREAM_TEST_CLI_LOG=<file>.
+      if (process.env.KLINESTREAM_TEST_CLI_LOG) fs.appendFileSync(process.env.KLINESTREAM_TEST_CLI_LOG, d);
+    });
     child.on('error', reject);
     child.on('close', (code) => {
       const leak = EXIT_GRACE_FIRED.exec(stderr);

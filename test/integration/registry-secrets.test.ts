@@ -65,7 +65,7 @@ describe('registry credentials in SCHEMA_REGISTRY_URL', () => {
     const env = { ...base, SCHEMA_REGISTRY_URL: `http://${USER}:${ENCODED}@127.0.0.1:1/apis/ccompat/v7` };
     const produced = await runCli(['produce', '--source', `file:${SAMPLE}`, '--symbol', 'BTCUSDT'], env);
     expect(produced.code).toBe(1);
-    expect(produced.stderr).toContain('schema registry http://127.0.0.1:1/apis/ccompat/v7');
+    expect(produced.stderr).toContain('schema registry at http://127.0.0.1:1/apis/ccompat/v7');
     expectNoSecret('produce, registry unreachable', produced);
 
     expectNoSecret('status, registry unreachable', await runCli(['status'], env));

@@ -13,7 +13,7 @@ export const LAYERS: Record<string, number> = {
   cli: 6,
   index: 6,
   run: 5, web: 5,
-  producer: 4, worker: 4, downstream: 4,
+  producer: 4, worker: 4, downstream: 4, verify: 4,
   kafka: 3, codec: 3, symbols: 3,
   aggregation: 2, exchange: 2, stack: 2,
   config: 1, observability: 1, errors: 1,
