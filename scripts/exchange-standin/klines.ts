@@ -24,7 +24,7 @@
  * A disagreement (one trade more than the stand-in ever sent) can be added to the built klines.
  */
 import * as fs from 'node:fs';
-import { jsonError, type HttpAnswer } from './rest';
+import { intParam, jsonError, type HttpAnswer } from './rest';
 import type { Market } from './options';
 import type { LoadedTrade } from './timeline';
 
@@ -247,14 +247,6 @@ export function loadBundledKlines(path: string, symbol: string, interval: string
     return [Number(c[0]) + shiftMs, c[1], c[2], c[3], c[4], c[5], Number(c[6]) + shiftMs, c[7], Number(c[8]), c[9], c[10], c[11]];
   });
   return { symbol, interval, rows };
-}
-
-function intParam(q: URLSearchParams, name: string): number | undefined | 'bad' {
-  const v = q.get(name);
-  if (v === null) return undefined;
-  if (!/^[0-9]{1,16}$/.test(v)) return 'bad';
-  const n = Number(v);
-  return Number.isSafeInteger(n) ? n : 'bad';
 }
 
 export interface KlinesSource {

@@ -154,7 +154,7 @@ export const AGG_TRADES_MAX_LIMIT = 1000;
 const HOUR_MS = 3_600_000;
 
 /** A query parameter as a safe non-negative integer; undefined when absent; 'bad' when not one. */
-function intParam(q: URLSearchParams, name: string): number | undefined | 'bad' {
+export function intParam(q: URLSearchParams, name: string): number | undefined | 'bad' {
   const v = q.get(name);
   if (v === null) return undefined;
   if (!/^[0-9]{1,16}$/.test(v)) return 'bad';
