@@ -22,6 +22,7 @@ export class WorkerMetrics {
   readonly restoredSymbols: Counter;
   readonly commits: Counter<'outcome'>;
   readonly rewinds: Counter;
+  readonly consumerRestarts: Counter;
   readonly replayedDuplicates: Counter;
 
   constructor(registry: Registry, gauges: WorkerGauges) {
@@ -34,6 +35,7 @@ export class WorkerMetrics {
     this.restoredSymbols = new Counter({ name: 'klinestream_worker_restored_symbols_total', help: 'Symbol states restored from kline-state', registers: r });
     this.commits = new Counter({ name: 'klinestream_worker_commits_total', help: 'Offset commits, by outcome', labelNames: ['outcome'], registers: r });
     this.rewinds = new Counter({ name: 'klinestream_worker_rewinds_total', help: 'Exactly-once: partitions rewound to their last transaction after a failed one', registers: r });
+    this.consumerRestarts = new Counter({ name: 'klinestream_worker_consumer_restarts_total', help: 'Consumer restarts by the worker after kafkajs gave up on a broker that was away', registers: r });
     this.replayedDuplicates = new Counter({ name: 'klinestream_worker_replayed_total', help: 'Trades read again after a restart or rewind and dropped by aggregate id (already in the restored state)', registers: r });
     new Gauge({
       name: 'klinestream_worker_trades', help: 'Aggregator counts: applied, duplicates, late, invalid trades; finals and live klines out', labelNames: ['counter'], registers: r,

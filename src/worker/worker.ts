@@ -106,6 +106,7 @@ export class Worker {
   private readonly faults: Faults;
   private readonly eos: boolean;
   private memberId: string | undefined;
+  private consumerRestarts = 0;
   /** Bytes of one produce request (configured, lowered to the output topics' max.message.bytes). */
   private budget: number;
   private flushing: Promise<void> = Promise.resolve();
@@ -169,7 +170,8 @@ export class Worker {
     try {
       await new Promise<void>((resolve, reject) => {
         this.stop = () => (this.failure === undefined ? resolve() : reject(this.failure));
-        if (this.options.signal.aborted) this.stop();
+        // A failure or a signal that came while starting is not lost.
+        if (this.options.signal.aborted || this.failure !== undefined) this.stop();
         this.options.signal.addEventListener('abort', () => this.stop(), { once: true });
       });
     } finally {
@@ -245,18 +247,12 @@ export class Worker {
       if (e.payload.batchSize === 0 && next > o.applied && o.applied >= 0) o.applied = next;
       o.lag = Math.max(0, Number(e.payload.offsetLag));
     });
-    consumer.on(consumer.events.CRASH, (e) => {
-      if (!e.payload.restart) this.fail(new KlinestreamError('WORKER_FAILED', `the consumer stopped: ${e.payload.error.message}`, {}, { cause: e.payload.error }));
-      else log.warn('consumer restarting after an error', { error: e.payload.error });
-    });
+    consumer.on(consumer.events.CRASH, (e) => this.onConsumerCrash(e.payload.error, e.payload.restart));
     await consumer.connect();
     await consumer.subscribe({ topic: this.topics.trades, fromBeginning: this.options.fromBeginning ?? true });
-    await consumer.run({
-      autoCommit: false,
-      eachBatchAutoResolve: false,
-      partitionsConsumedConcurrently: 1,
-      eachBatch: (payload) => this.batches.onBatch(payload),
-    });
+    await consumer.run(this.runOptions);
+    // A crash during the first join (the broker went away) fails the start here, not silently later.
+    if (this.failure !== undefined) throw this.failure;
     this.flushTimer = setInterval(() => this.scheduleFlush(), config.flushIntervalMs);
     log.info('worker running', {
       group: this.groupId, guarantee: config.guarantee, intervals: config.intervals.length, graceMs: config.graceMs, requestBytes: this.budget,
@@ -277,6 +273,55 @@ export class Worker {
       topics.push({ topic: this.topics.klineState, numPartitions: partitions, replicationFactor, configEntries: [{ name: 'cleanup.policy', value: 'compact' }] });
     }
     if (topics.length > 0) await this.admin.createTopics({ topics, waitForLeaders: true });
+  }
+
+  private readonly runOptions: Parameters<Consumer['run']>[0] = {
+    autoCommit: false,
+    eachBatchAutoResolve: false,
+    partitionsConsumedConcurrently: 1,
+    eachBatch: (payload) => this.batches.onBatch(payload),
+  };
+
+  // ---- consumer crashes ----------------------------------------------------------------------------------
+
+  /**
+   * kafkajs has left the group when it reports a crash (it disconnects first): from that instant this
+   * worker owns no partition, so every ownership ends now (a flush already running cannot commit for them).
+   * kafkajs restarts by itself after errors it calls retriable. It gives up on a few that only mean a broker
+   * is away for a while (no group coordinator during a broker restart): the worker restarts the consumer
+   * itself for those, with backoff, instead of exiting. Anything else fails the worker.
+   */
+  private onConsumerCrash(error: Error, kafkajsRestarts: boolean): void {
+    const revoked = this.ownerships.partitions();
+    for (const p of revoked) this.ownerships.revoke(p);
+    this.memberId = undefined;
+    if (this.stopped) return;
+    if (kafkajsRestarts) {
+      this.log.warn('consumer restarting after an error (its partitions are given up until it rejoins)', { revoked, error });
+      return;
+    }
+    if (!brokerAway(error)) {
+      this.fail(new KlinestreamError('WORKER_FAILED', `the consumer stopped: ${error.message}`, {}, { cause: error }));
+      return;
+    }
+    this.consumerRestarts++;
+    const retryInMs = Math.min(1000 * 2 ** Math.min(this.consumerRestarts - 1, 5), 30_000);
+    this.metrics.consumerRestarts.inc();
+    this.log.warn('consumer stopped because a broker is away; restarting it', { revoked, retryInMs, restarts: this.consumerRestarts, error: error.message });
+    this.later(retryInMs, () => void this.restartConsumer());
+  }
+
+  private async restartConsumer(): Promise<void> {
+    if (this.stopped) return;
+    try {
+      await this.consumer.connect();
+      if (this.stopped) return;
+      // run() returns once the join is under way; a join that fails again reports another crash.
+      await this.consumer.run(this.runOptions);
+      this.consumerRestarts = 0;
+    } catch (e) {
+      this.onConsumerCrash(e instanceof Error ? e : new Error(String(e)), false);
+    }
   }
 
   // ---- ownership -----------------------------------------------------------------------------------------
@@ -509,4 +554,15 @@ export class Worker {
     if (overran) this.log.warn(`shutdown: the ${what} did not close within ${ms} ms; going on without it`, { ms });
     else this.log.debug(`shutdown: ${what} closed`, { ms: Date.now() - t0 });
   }
+}
+
+/**
+ * Errors kafkajs does not restart after, though they only say a broker is not there for now (kafkajs
+ * calls "no group coordinator" non-retriable; during a broker restart it is the first thing a member sees).
+ */
+export function brokerAway(error: Error): boolean {
+  for (let e: unknown = error; e instanceof Error; e = (e as { cause?: unknown }).cause) {
+    if (e.name === 'KafkaJSGroupCoordinatorNotFound' || e.name === 'KafkaJSConnectionError' || e.name === 'KafkaJSBrokerNotFound') return true;
+  }
+  return false;
 }
