@@ -18,9 +18,11 @@
  *      from `kline-state`: restore ms and resident memory, once from fresh state (one record per symbol) and
  *      once after 10 s of live trading at 20,000 trades/s (every flush adds the state of the symbols it
  *      changed, and a restore reads every record not yet compacted away).
+ *   4. catch-up (worker-catch-up.ts): `work --until-caught-up` through a day-long silence of 100 symbols
+ *      (~261,000 klines closed at once), under both guarantees, next to `aggregate` of the same frames.
  *
  *   node --expose-gc dist/scripts/bench/worker.bench.js [--trades N] [--symbols N] [--runs N]
- *        [--only throughput,latency,restore] [--latency-rate N] [--latency-seconds N] [--latency-symbols N]
+ *        [--only throughput,latency,restore,catch-up] [--catch-up-runs N] [--latency-rate N] [--latency-seconds N] [--latency-symbols N]
  *        [--restore-symbols N] [--restore-trades N] [--restore-runs N] [--restore-live-rate N] [--restore-live-seconds N]
  *        [--brokers H:P] [--schema-registry URL] [--keep]
  *
@@ -43,11 +45,12 @@ import {
   PARTITIONS, appEnv, benchConnection, benchKafka, cleanup, expectExit, fmt, median, runCli, startChild, topicEnds, writeFramesFile,
   type BenchConnection, type ChildHandle, type ChildMessage,
 } from './worker-bench-support';
+import { catchUpBench } from './worker-catch-up';
 import { latencyBench, restoreBench } from './worker-latency';
 
 const { values } = parseArgs({
   options: {
-    trades: { type: 'string' }, symbols: { type: 'string' }, runs: { type: 'string' }, only: { type: 'string' },
+    trades: { type: 'string' }, symbols: { type: 'string' }, runs: { type: 'string' }, only: { type: 'string' }, 'catch-up-runs': { type: 'string' },
     'latency-rate': { type: 'string' }, 'latency-seconds': { type: 'string' }, 'latency-symbols': { type: 'string' },
     'restore-symbols': { type: 'string' }, 'restore-trades': { type: 'string' }, 'restore-runs': { type: 'string' },
     'restore-live-rate': { type: 'string' }, 'restore-live-seconds': { type: 'string' },
@@ -66,7 +69,7 @@ function count(raw: string | undefined, fallback: number): number {
 const TRADES = count(values.trades, 2_000_000);
 const SYMBOLS = count(values.symbols, 500);
 const RUNS = count(values.runs, 5);
-const ONLY = new Set((values.only ?? 'throughput,latency,restore').split(','));
+const ONLY = new Set((values.only ?? 'throughput,latency,restore,catch-up').split(','));
 const CONN: BenchConnection = benchConnection(values.brokers, values['schema-registry']);
 const BASE = `wbench-${randomBytes(3).toString('hex')}-`;
 const WORK = fs.mkdtempSync(path.join(os.tmpdir(), 'wbench-'));
@@ -229,6 +232,7 @@ async function main(): Promise<void> {
         liveRate: count(values['restore-live-rate'], 20_000), liveSeconds: count(values['restore-live-seconds'], 10),
       });
     }
+    if (ONLY.has('catch-up')) await catchUpBench({ conn: CONN, prefix: `${BASE}cu.`, cacheDir: CACHE, admin, runs: count(values['catch-up-runs'], 3) });
   } finally {
     if (values.keep !== true) {
       const c = await cleanup(admin, CONN.registry, BASE);

@@ -9,6 +9,9 @@ import { isKlinestreamError, UsageError } from '../errors';
 import { kafkajsProblem } from '../kafka/kafkajs-check';
 import { COMMANDS, type Command } from './commands';
 import { connectionFailureSentence, connectionOrigins } from './failure-sentence';
+import { trackOpenHandles, type OpenHandleTracker } from '../observability/open-handles';
+
+const handles: OpenHandleTracker | undefined = process.env.KLINESTREAM_DEBUG_OPEN_HANDLES === '1' ? trackOpenHandles() : undefined;
 
 function usage(): string {
   const lines = ['Usage: klinestream <command> [options]', '', 'Commands:'];
@@ -57,6 +60,7 @@ function exitAfterGrace(code: number): void {
   setTimeout(() => {
     const open = process.getActiveResourcesInfo().filter((r) => r !== 'TTYWrap');
     process.stderr.write(`klinestream: still running ${EXIT_GRACE_MS / 1000} s after the command finished (open: ${open.join(', ') || 'nothing named'}); exiting with code ${code}\n`);
+    if (handles !== undefined) process.stderr.write(`klinestream: where the open handles were made:\n${handles.open().join('\n\n')}\n`);
     process.exit(code);
   }, EXIT_GRACE_MS).unref();
 }

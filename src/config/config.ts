@@ -125,6 +125,8 @@ export interface Config {
   flush: {
     /** Klines one flush checks out at most; a bigger catch-up is published in rounds of this size. */
     maxKlines: number;
+    /** Entries of the aggregator's final queue (a run of empty klines is one); a full queue flushes mid-batch. */
+    queueEntries: number;
     /** Bytes of one produce request at most (lowered to the topics' max.message.bytes where that is smaller). */
     requestBytes: number;
     /** Exactly-once: transaction.timeout.ms of the workers' transactions. */
@@ -448,6 +450,10 @@ const SETTINGS = {
     env: 'KLINESTREAM_FLUSH_MAX_KLINES', flag: 'flush-max-klines', describe: 'klines one worker flush publishes at most (a larger catch-up goes out in rounds)',
     parse: intRange(1024, 1_000_000, ''), fallback: () => 16_384,
   }),
+  finalQueueEntries: setting<number>({
+    env: 'KLINESTREAM_FINAL_QUEUE_ENTRIES', flag: 'final-queue-entries', describe: 'entries of a worker\'s queue of final klines (a run of empty klines is one); a full queue is flushed in the middle of a batch',
+    parse: intRange(1024, 4 << 20, ''), fallback: () => 65_536,
+  }),
   requestBytes: setting<number>({
     env: 'KLINESTREAM_PRODUCE_REQUEST_BYTES', flag: 'produce-request-bytes', describe: 'bytes of one produce request of a worker at most (kept below the topics\' max.message.bytes)',
     parse: intRange(16_384, 64 << 20, 'bytes'), fallback: () => 512 << 10,
@@ -558,6 +564,7 @@ export function loadConfig(env: Source = process.env, flags: Source = {}): Confi
     flushIntervalMs: read(SETTINGS.flushIntervalMs),
     flush: {
       maxKlines: read(SETTINGS.flushMaxKlines),
+      queueEntries: read(SETTINGS.finalQueueEntries),
       requestBytes: read(SETTINGS.requestBytes),
       transactionTimeoutMs: read(SETTINGS.transactionTimeoutMs),
     },

@@ -49,8 +49,8 @@ export interface ConsumeContext {
   unknownSymbolWaitMs: number;
   /** Bytes a dead letter may take (the DLQ topic's request budget). */
   dlqBudget(): number;
-  /** A flush now, after the one in progress (the worker's serial chain). */
-  flushNow(): Promise<void>;
+  /** A flush now, after the one in progress (the worker's serial chain), asked by a batch of `partition`. */
+  flushNow(partition: number): Promise<void>;
   stopped(): boolean;
 }
 
@@ -145,7 +145,7 @@ export class BatchConsumer {
     if (!(await this.checkSymbols(o))) return false;
     let i = agg.ingestColumns(cols, 0);
     while (i < cols.length) {
-      await this.alive(this.ctx.flushNow());
+      await this.alive(this.ctx.flushNow(o.partition));
       if (this.gone(o)) return false;
       i = agg.ingestColumns(cols, i);
     }
@@ -258,7 +258,7 @@ export class BatchConsumer {
     }
     let r = agg.advanceWatermark(w, o.partition);
     while (r === NEEDS_FLUSH) {
-      await this.alive(this.ctx.flushNow());
+      await this.alive(this.ctx.flushNow(o.partition));
       if (this.gone(o)) return false;
       r = agg.advanceWatermark(w, o.partition);
     }

@@ -3,13 +3,15 @@
  * `point=probability` pairs, e.g. `publish=0.2,commit=0.1,die-after-klines=0.02`, optionally `seed=N`, and
  * deterministic forms: `point#N` fails the first N times the point is reached, `point@N` fails exactly the
  * N-th time.
- * Points: `publish` (the kline publish fails), `state` (the state publish fails), `commit` (the offset commit
+ * Points: `publish` (the kline publish fails), `publish-mid-batch` (the publish of a flush that a batch waits
+ * for, in the middle of it, fails: under exactly-once, for the batch's partition, which is rewound while its
+ * batch waits), `state` (the state publish fails), `commit` (the offset commit
  * fails), `die-after-klines` and `die-after-state` (the process exits at once, kill -9 style, between two
  * steps of the flush protocol). Read once at startup, like every setting.
  */
 import { KlinestreamError } from '../errors';
 
-export const FAULT_POINTS = ['publish', 'state', 'commit', 'die-after-klines', 'die-after-state'] as const;
+export const FAULT_POINTS = ['publish', 'publish-mid-batch', 'state', 'commit', 'die-after-klines', 'die-after-state'] as const;
 export type FaultPoint = (typeof FAULT_POINTS)[number];
 
 export class Faults {

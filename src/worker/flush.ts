@@ -25,8 +25,9 @@
  * records, the state records and the offset (sendOffsets) and commits. The transactional producer belongs to
  * the ownership (its id `<group>.<trades>.<partition>`: the next owner of the partition, in this process or
  * another, fences it). A partition whose transaction fails, or whose ownership ended before it committed, is
- * aborted; a failed one is rewound (ownership.ts rule 5): restored from `kline-state` and re-read from its
- * committed offset, which the aborted transaction left untouched.
+ * aborted; a failed one is rewound at once (ownership.ts rule 5), before the next round of the same flush:
+ * restored from `kline-state` and re-read from its committed offset, which the aborted transaction left
+ * untouched.
  */
 import type { Message } from 'kafkajs';
 import type { KlineAggregator } from '../aggregation/aggregator';
@@ -61,6 +62,12 @@ export interface FlushContext {
   requestBytes(): number;
   /** At-least-once: commits and resolves only once kafkajs reports the commit done. */
   commit(offsets: Array<{ partition: number; offset: number }>): Promise<void>;
+  /**
+   * Exactly-once: o's transaction failed; ends o at once (ownership.ts rule 5). Synchronous, so that the
+   * rounds after this one in the same flush leave o's partition out: a later round that committed its
+   * transaction would pass the offsets of the klines the aborted one held.
+   */
+  rewind(o: PartitionOwnership): void;
 }
 
 export interface FlushResult {
@@ -190,10 +197,10 @@ export class Flusher {
   }
 
   /** Rounds until one is consistent: a catch-up of any size goes out in rounds of maxKlines. */
-  async flushUntilConsistent(eos: boolean): Promise<FlushResult> {
+  async flushUntilConsistent(eos: boolean, midBatchOf = -1): Promise<FlushResult> {
     const total: FlushResult = { klines: 0, states: 0, committed: 0, requests: 0, consistent: false, failed: [] };
     for (;;) {
-      const r = eos ? await this.flushExactlyOnce() : await this.flushAtLeastOnce();
+      const r = eos ? await this.flushExactlyOnce(midBatchOf) : await this.flushAtLeastOnce(midBatchOf);
       total.klines += r.klines;
       total.states += r.states;
       total.committed += r.committed;
@@ -207,7 +214,7 @@ export class Flusher {
   }
 
   /** At-least-once: steps 1-5 with one idempotent producer. */
-  async flushAtLeastOnce(): Promise<FlushResult> {
+  async flushAtLeastOnce(midBatchOf = -1): Promise<FlushResult> {
     const { agg, topics, faults, log } = this.ctx;
     const prepared = this.checkout();
     if (prepared === undefined) return NOTHING;
@@ -218,6 +225,7 @@ export class Flusher {
     try {
       // 2.
       faults.at('publish');
+      if (midBatchOf >= 0) faults.at('publish-mid-batch');
       const first: TopicMessages[] = [];
       for (const x of parts) if (x.klines.length > 0) first.push({ topic: topics.klines, messages: x.klines });
       const dlq = parts.flatMap((x) => x.dlq.map((d) => d.message));
@@ -260,7 +268,7 @@ export class Flusher {
   }
 
   /** Exactly-once: one transaction per ownership, open across rounds until a consistent one commits it. */
-  async flushExactlyOnce(): Promise<FlushResult> {
+  async flushExactlyOnce(midBatchOf = -1): Promise<FlushResult> {
     const { agg, topics, groupId, faults, log } = this.ctx;
     const prepared = this.checkout();
     if (prepared === undefined) return NOTHING;
@@ -277,6 +285,7 @@ export class Flusher {
         const txn = o.txn;
         if (!o.current) return;
         faults.at('publish');
+        if (o.partition === midBatchOf) faults.at('publish-mid-batch');
         const groups: TopicMessages[] = [];
         if (x.klines.length > 0) groups.push({ topic: topics.klines, messages: x.klines });
         if (prepared.consistent) {
@@ -305,13 +314,13 @@ export class Flusher {
       } catch (e) {
         const txn = o.txn;
         o.txn = undefined;
-        await txn?.abort().catch(() => undefined);
-        if (e instanceof StaleOwnership) {
-          log.info('transaction aborted: the partition changed hands during the flush', { partition: o.partition });
-          return;
+        if (!(e instanceof StaleOwnership)) {
+          log.warn('transaction failed; the partition is rewound to its last transaction', { partition: o.partition, error: e });
+          failed.push(o);
+          this.ctx.rewind(o);
         }
-        log.warn('transaction failed; the partition is rewound to its last transaction', { partition: o.partition, error: e });
-        failed.push(o);
+        await txn?.abort().catch(() => undefined);
+        if (e instanceof StaleOwnership) log.info('transaction aborted: the partition changed hands during the flush', { partition: o.partition });
       }
     }));
     agg.confirm();

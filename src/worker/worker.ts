@@ -136,7 +136,7 @@ export class Worker {
     this.faults = options.faults ?? Faults.none();
     this.budget = this.config.flush.requestBytes;
     this.kafka = kafkaClient(this.config, options.connection, this.log, { clientId: 'klinestream-worker' });
-    this.agg = new KlineAggregator({ intervals: this.config.intervals, graceMs: this.config.graceMs });
+    this.agg = new KlineAggregator({ intervals: this.config.intervals, graceMs: this.config.graceMs, finalQueueCapacity: this.config.flush.queueEntries });
     const warnings = new RateLimitedLog(this.log);
     this.metrics = new WorkerMetrics(options.registry, {
       counters: () => this.agg.counters,
@@ -153,7 +153,7 @@ export class Worker {
     this.batches = new BatchConsumer({
       agg: this.agg, directory: this.directory, symbols: () => this.symbols, decoder: () => this.decoder, ownerships: this.ownerships,
       restorer: this.restorer, metrics: this.metrics, log: this.log, warnings, tradesTopic: this.topics.trades, graceMs: this.config.graceMs,
-      recordTimeAheadMs: this.config.recordTimeAheadMs, unknownSymbolWaitMs: this.config.unknownSymbolWaitMs, dlqBudget: () => this.budget, flushNow: () => this.flushNow(), stopped: () => this.stopped,
+      recordTimeAheadMs: this.config.recordTimeAheadMs, unknownSymbolWaitMs: this.config.unknownSymbolWaitMs, dlqBudget: () => this.budget, flushNow: (p) => this.flushNow(p), stopped: () => this.stopped,
     });
   }
 
@@ -211,7 +211,7 @@ export class Worker {
     this.flusher = new Flusher({
       agg: this.agg, directory: this.directory, klineWire, topics: this.topics, groupId: this.groupId, log, faults: this.faults,
       ownerships: this.ownerships, publishFrom: this.options.publishFrom ?? -Infinity, maxKlines: config.flush.maxKlines,
-      requestBytes: () => this.budget, commit: (offsets) => this.commit(offsets),
+      requestBytes: () => this.budget, commit: (offsets) => this.commit(offsets), rewind: (o) => this.rewind(o),
     });
     if (!this.eos) {
       const producer = this.kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner, idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
@@ -405,18 +405,21 @@ export class Worker {
     void this.flushNow().catch(() => undefined);
   }
 
-  /** One flush now (after the one in progress), retried with backoff until it is delivered. */
-  flushNow(): Promise<void> {
-    return this.serial(() => this.flushWithRetry());
+  /**
+   * One flush now (after the one in progress), retried with backoff until it is delivered; `midBatchOf` is
+   * the partition whose batch waits for it (fault injection can fail that partition's publish).
+   */
+  flushNow(midBatchOf = -1): Promise<void> {
+    return this.serial(() => this.flushWithRetry(midBatchOf));
   }
 
-  private async flushWithRetry(): Promise<void> {
+  private async flushWithRetry(midBatchOf: number): Promise<void> {
     let backoff = 100;
     for (;;) {
       const started = Date.now();
       try {
         await this.cleanUp();
-        const r = await this.flusher.flushUntilConsistent(this.eos);
+        const r = await this.flusher.flushUntilConsistent(this.eos, midBatchOf);
         this.flushes++;
         this.metrics.flushes.inc({ outcome: 'ok' });
         this.metrics.batchRecords.observe(r.klines);
@@ -425,7 +428,6 @@ export class Worker {
           this.lastCommitAt = Date.now();
           this.metrics.commits.inc({ outcome: 'ok' }, r.committed);
         }
-        for (const o of r.failed) this.rewind(o);
         if (this.paused) this.resumeFetching();
         if (this.options.untilCaughtUp) void this.checkCaughtUp();
         return;

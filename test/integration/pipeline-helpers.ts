@@ -78,6 +78,13 @@ export function sortKlines(ks: Kline[]): Kline[] {
   return [...ks].sort((a, b) => (a.symbol < b.symbol ? -1 : a.symbol > b.symbol ? 1 : a.interval < b.interval ? -1 : a.interval > b.interval ? 1 : a.openTime - b.openTime));
 }
 
+/** The final klines among `records`, the last record of each kline, sorted (what `klines --final` prints). */
+export function finalsFrom(records: Kline[]): Kline[] {
+  const byKey = new Map<string, Kline>();
+  for (const k of records) if (k.isFinal) byKey.set(klineKey(k), k);
+  return sortKlines([...byKey.values()]);
+}
+
 /** Every record of a topic of Kline values, in partition order (read_committed). */
 export async function allKlineRecords(topic: string, kafka: Kafka = testKafka()): Promise<Kline[]> {
   const catalogue = SchemaCatalogue.load();

@@ -41,3 +41,20 @@ it.each(['at-least-once', 'exactly-once'])('a day-long silence of 100 symbols: w
   expect(finals.length).toBe(expected.length);
   expect(finals).toEqual(expected);
 }, 480_000);
+
+it('exactly-once: a partition rewound while its batch waits for a mid-batch flush resumes from its last transaction: same finals', async () => {
+  // A small final queue (a run of empty klines is one entry: the silence takes ~2,800) fills in the middle of
+  // the batch that holds the first watermark after the silence. The first flush such a batch waits for
+  // fails for the batch's partition: that partition is rewound while the batch is suspended; the batch must
+  // stop, not go on into the cleared state.
+  const prefix = appPrefix('catch-up-rewind');
+  prefixes.push(prefix);
+  const env = appEnv(prefix, { KLINESTREAM_PARTITIONS: '2', KLINESTREAM_GUARANTEE: 'exactly-once', KLINESTREAM_FINAL_QUEUE_ENTRIES: '1024' });
+  await expectOk(runCli(['produce', '--source', `file:${market.file}`], env), 'produce');
+  const work = await expectOk(runCli(['work', '--until-caught-up'], { ...env, KLINESTREAM_TEST_FAULTS: 'publish-mid-batch@1' }, 240_000), 'work --until-caught-up');
+  expect(work.stderr).toMatch(/injected fault at publish-mid-batch/);
+  expect(work.stderr).toMatch(/partition rewound to its last committed transaction/);
+  const finals = sortKlines(await finalsOf(env));
+  expect(finals.length).toBe(expected.length); // (a diff of 261,300 klines takes minutes to print)
+  expect(finals).toEqual(expected);
+}, 480_000);

@@ -12,19 +12,13 @@ import { RegistryClient } from '../../src/codec/schema-registry';
 import { registerValueCodec } from '../../src/codec/topic-codecs';
 import { binanceDataDir } from '../support/data-dir';
 import { runCli, testConnection, testKafka } from './helpers';
-import { allKlineRecords, appEnv, appPrefix, deleteApp, expectOk, finalsOf, klineKey, sortKlines, waitFor } from './pipeline-helpers';
+import { allKlineRecords, appEnv, appPrefix, deleteApp, expectOk, finalsFrom, finalsOf, sortKlines, waitFor } from './pipeline-helpers';
 
 const file = path.join(binanceDataDir(), 'btcusdt-usdm-2023-04-04', 'aggtrade-frames.jsonl.gz');
 const prefix = appPrefix('dlq');
 const env = appEnv(prefix, { KLINESTREAM_PARTITIONS: '2' });
 
 afterAll(() => deleteApp(prefix));
-
-function finalsFrom(records: Kline[]): Kline[] {
-  const byKey = new Map<string, Kline>();
-  for (const k of records) if (k.isFinal) byKey.set(klineKey(k), k);
-  return sortKlines([...byKey.values()]);
-}
 
 it('poison records go to the DLQ with reason and source; the worker goes on; replay rebuilds the same finals', async () => {
   await expectOk(runCli(['produce', '--source', `file:${file}`], env), 'produce');
