@@ -42,8 +42,40 @@ export const RETRIABLE_STARTUP_ANSWERS: readonly string[] = [
 ];
 
 export function isRetriableStartupAnswer(text: string, error: unknown): boolean {
+  return answerIn(RETRIABLE_STARTUP_ANSWERS, text, error);
+}
+
+/**
+ * The group coordinator's answers while a consumer group rebalances: the error types kafkajs' own
+ * `isRebalancing()` (kafkajs/src/errors.js) names, REBALANCE_IN_PROGRESS and ILLEGAL_GENERATION
+ * (NOT_COORDINATOR_FOR_GROUP, the third, is a start-up answer above). Every `run` meets them within seconds:
+ * the second worker's join rebalances the group the first one joined. kafkajs logs each failed Heartbeat
+ * (one per fetched partition, 6 lines on the demo's 6 partitions) or OffsetCommit response at error
+ * level, then its consumer rejoins by itself (runner.js, one warning "The group is rebalancing,
+ * re-joining"); a commit the worker's flush sent with the generation that just ended is refused and the
+ * flush says so itself (a warning in src/worker/flush.ts; the next flush commits a later offset).
+ * test/kafka/kafkajs-logging.test.ts checks the texts and isRebalancing() against the installed kafkajs.
+ * Logged at debug: a member that cannot rejoin ends in a consumer crash, which stays an error.
+ */
+export const REBALANCE_ANSWERS: readonly string[] = [
+  'The group is rebalancing, so a rejoin is needed',
+  'Specified group generation id is not valid',
+];
+
+export function isRebalanceAnswer(text: string, error: unknown): boolean {
+  return answerIn(REBALANCE_ANSWERS, text, error);
+}
+
+/**
+ * Whether a kafkajs entry's text ("Failed to send messages: <answer>", retried by kafkajs), or the broker
+ * answer in its `error` field ("Response <API>" lines), is one of `answers`. Never a consumer's "Crash: ..."
+ * line: kafkajs gave up on the answer there (its retries ran out, or it does not retry that one), which
+ * stays an error whatever the answer was.
+ */
+function answerIn(answers: readonly string[], text: string, error: unknown): boolean {
+  if (text.startsWith('Crash: ')) return false;
   const e = typeof error === 'string' ? error : error instanceof Error ? error.message : '';
-  return RETRIABLE_STARTUP_ANSWERS.some((m) => e.includes(m) || text.includes(m));
+  return answers.some((m) => e.includes(m) || text.includes(m));
 }
 
 /**
@@ -70,7 +102,7 @@ export type KafkajsLogDecision = { level: LogLevel; dropStack: boolean };
 
 /** What one kafkajs entry becomes in our log: its level, and whether its `stack` field is dropped. */
 export function classifyKafkajsEntry(namespace: string, level: KafkaLogLevel, text: string, error: unknown): KafkajsLogDecision {
-  if (level <= KafkaLogLevel.WARN && (isExpectedKafkajsNoise(text, error) || isRetriableStartupAnswer(text, error))) {
+  if (level <= KafkaLogLevel.WARN && (isExpectedKafkajsNoise(text, error) || isRetriableStartupAnswer(text, error) || isRebalanceAnswer(text, error))) {
     return { level: 'debug', dropStack: false };
   }
   if (level <= KafkaLogLevel.WARN && isConnectionTrouble(text)) {

@@ -1,5 +1,6 @@
+import * as fs from 'node:fs';
 import { logLevel } from 'kafkajs';
-import { classifyKafkajsEntry, kafkajsLogCreator, RETRIABLE_STARTUP_ANSWERS } from '../../src/kafka/kafkajs-logging';
+import { classifyKafkajsEntry, kafkajsLogCreator, REBALANCE_ANSWERS, RETRIABLE_STARTUP_ANSWERS } from '../../src/kafka/kafkajs-logging';
 import { createLogger } from '../../src/observability/log';
 
 function capture(): { lines: Array<Record<string, unknown>>; log: ReturnType<typeof createLogger> } {
@@ -16,6 +17,35 @@ describe('the kafkajs log adapter', () => {
       expect(byType.get(type)?.retriable).toBe(true);
       expect(RETRIABLE_STARTUP_ANSWERS).toContain(byType.get(type)!.message);
     }
+  });
+
+  it('knows the rebalance answers: every error type kafkajs rejoins the group after (its isRebalancing), by the exact text', () => {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { errorCodes, createErrorFromCode } = require('kafkajs/src/protocol/error.js') as {
+      errorCodes: Array<{ type: string; code: number; message: string }>;
+      createErrorFromCode(code: number): Error & { type: string };
+    };
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { isRebalancing } = require('kafkajs/src/errors.js') as { isRebalancing(e: unknown): boolean };
+    const rejoins = errorCodes.map((e) => createErrorFromCode(e.code)).filter((e) => isRebalancing(e));
+    expect(rejoins.map((e) => e.type).sort()).toEqual(['ILLEGAL_GENERATION', 'NOT_COORDINATOR_FOR_GROUP', 'REBALANCE_IN_PROGRESS']);
+    for (const e of rejoins) expect([...REBALANCE_ANSWERS, ...RETRIABLE_STARTUP_ANSWERS]).toContain(e.message);
+    // And the runner does rejoin on them (the warning that stays: "The group is rebalancing, re-joining").
+    const runner = fs.readFileSync(require.resolve('kafkajs/src/consumer/runner.js'), 'utf8');
+    expect(runner).toMatch(/if \(isRebalancing\(e\)\) \{\s*this\.logger\.warn\('The group is rebalancing, re-joining'[\s\S]*?await this\.consumerGroup\.joinAndSync\(\)/);
+  });
+
+  it('logs the answers of a group rebalancing (a second worker joining) at debug, and a crash on them stays an error', () => {
+    const { lines, log } = capture();
+    const write = kafkajsLogCreator(log)(logLevel.DEBUG);
+    // What the first minute of `npm run demo` printed: worker-2's heartbeats and its flush's commit while worker-1 joined.
+    write({ namespace: 'Connection', level: logLevel.ERROR, label: 'ERROR', log: { message: 'Response Heartbeat(key: 12, version: 3)', timestamp: 'x', logger: 'kafkajs', broker: '127.0.0.1:28019', clientId: 'klinestream-worker', error: 'The group is rebalancing, so a rejoin is needed', correlationId: 9, size: 10 } });
+    write({ namespace: 'Connection', level: logLevel.ERROR, label: 'ERROR', log: { message: 'Response OffsetCommit(key: 8, version: 5)', timestamp: 'x', logger: 'kafkajs', broker: '127.0.0.1:28019', clientId: 'klinestream-worker', error: 'Specified group generation id is not valid', correlationId: 19, size: 107 } });
+    write({ namespace: 'Runner', level: logLevel.WARN, label: 'WARN', log: { message: 'The group is rebalancing, re-joining', timestamp: 'x', logger: 'kafkajs', groupId: 'g', error: 'The group is rebalancing, so a rejoin is needed' } });
+    // kafkajs does not restart after these (not retriable), nor after retries that ran out: errors.
+    write({ namespace: 'Consumer', level: logLevel.ERROR, label: 'ERROR', log: { message: 'Crash: KafkaJSProtocolError: The group is rebalancing, so a rejoin is needed', timestamp: 'x', logger: 'kafkajs', groupId: 'g', stack: 'trace' } });
+    write({ namespace: 'Consumer', level: logLevel.ERROR, label: 'ERROR', log: { message: 'Crash: KafkaJSNumberOfRetriesExceeded: The group coordinator is not available', timestamp: 'x', logger: 'kafkajs', groupId: 'g', stack: 'trace' } });
+    expect(lines.map((l) => l.level)).toEqual(['debug', 'debug', 'debug', 'error', 'error']);
   });
 
   it('logs a retriable start-up answer at debug, not error (a fresh broker is not a problem)', () => {
