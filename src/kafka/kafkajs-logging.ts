@@ -100,11 +100,24 @@ export function isConnectionTrouble(text: string): boolean {
 
 export type KafkajsLogDecision = { level: LogLevel; dropStack: boolean };
 
+/**
+ * A consumer's "Crash: KafkaJSProtocolError: <answer>" where the answer is a retriable start-up answer:
+ * kafkajs restarts the consumer after it (its onCrash restarts on a retriable cause; all of
+ * RETRIABLE_STARTUP_ANSWERS are retriable in kafkajs' protocol/error.js). Worth a warning (the consumer
+ * rejoins), not an error. A crash whose retries ran out (KafkaJSNumberOfRetriesExceeded) or on an answer
+ * kafkajs does not retry stays an error.
+ */
+function isRestartedCrash(text: string): boolean {
+  const m = /^Crash: KafkaJSProtocolError: (.*)$/.exec(text);
+  return m !== null && RETRIABLE_STARTUP_ANSWERS.includes(m[1]!);
+}
+
 /** What one kafkajs entry becomes in our log: its level, and whether its `stack` field is dropped. */
 export function classifyKafkajsEntry(namespace: string, level: KafkaLogLevel, text: string, error: unknown): KafkajsLogDecision {
   if (level <= KafkaLogLevel.WARN && (isExpectedKafkajsNoise(text, error) || isRetriableStartupAnswer(text, error) || isRebalanceAnswer(text, error))) {
     return { level: 'debug', dropStack: false };
   }
+  if (level <= KafkaLogLevel.WARN && isRestartedCrash(text)) return { level: 'warn', dropStack: true };
   if (level <= KafkaLogLevel.WARN && isConnectionTrouble(text)) {
     return { level: namespace === 'Connection' && /^Connection (error|timeout)/.test(text) ? 'debug' : 'warn', dropStack: true };
   }

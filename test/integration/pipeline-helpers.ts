@@ -78,6 +78,12 @@ export function sortKlines(ks: Kline[]): Kline[] {
   return [...ks].sort((a, b) => (a.symbol < b.symbol ? -1 : a.symbol > b.symbol ? 1 : a.interval < b.interval ? -1 : a.interval > b.interval ? 1 : a.openTime - b.openTime));
 }
 
+/** `aggregate` of a frames file (the offline reference every pipeline test compares with), sorted. */
+export async function aggregateFinals(file: string): Promise<Kline[]> {
+  const offline = await expectOk(runCli(['aggregate', '--source', `file:${file}`, '--format', 'json']), 'aggregate');
+  return sortKlines(offline.stdout.trim().split('\n').map((l) => JSON.parse(l) as Kline));
+}
+
 /** The final klines among `records`, the last record of each kline, sorted (what `klines --final` prints). */
 export function finalsFrom(records: Kline[]): Kline[] {
   const byKey = new Map<string, Kline>();

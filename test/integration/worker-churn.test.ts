@@ -11,9 +11,8 @@
 import * as fs from 'node:fs';
 import type { Kline } from '../../src/codec/records';
 import { mergedFrames, type MergedFrames } from '../support/multi-symbol-frames';
-import { runCli } from './helpers';
 import {
-  allKlineRecords, appEnv, appPrefix, deleteApp, expectOk, finalsOf, groupLag, killAll, klineKey, sortKlines, startCli, stopWithin, waitFor,
+  allKlineRecords, aggregateFinals, appEnv, appPrefix, deleteApp, finalsOf, groupLag, killAll, klineKey, sortKlines, startCli, stopWithin, waitFor,
   withProcessLogs, type Running,
 } from './pipeline-helpers';
 
@@ -28,8 +27,7 @@ const processes: Running[] = [];
 
 beforeAll(async () => {
   frames = mergedFrames(2, Infinity, ['btcusdt-usdm-2023-04-04', 'btcusdt-usdm-2024-07-18', 'btcusdt-usdm-2024-08-08']);
-  const offline = await expectOk(runCli(['aggregate', '--source', `file:${frames.file}`, '--format', 'json']), 'aggregate');
-  expected = sortKlines(offline.stdout.trim().split('\n').map((l) => JSON.parse(l) as Kline));
+  expected = await aggregateFinals(frames.file);
 }, 60_000);
 
 afterAll(async () => {

@@ -10,7 +10,7 @@ import type { Kline } from '../../src/codec/records';
 import { mergedFrames, type MergedFrames } from '../support/multi-symbol-frames';
 import { runCli, testKafka } from './helpers';
 import {
-  allKlineRecords, appEnv, appPrefix, deleteApp, expectOk, finalsOf, killAll, klineKey, sortKlines, startCli, waitFor, type Running,
+  allKlineRecords, aggregateFinals, appEnv, appPrefix, deleteApp, expectOk, finalsOf, killAll, klineKey, sortKlines, startCli, waitFor, type Running,
 } from './pipeline-helpers';
 
 let frames: MergedFrames;
@@ -29,8 +29,7 @@ async function app(name: string): Promise<{ prefix: string; env: (extra?: Record
 beforeAll(async () => {
   // Three BTCUSDT recordings, two copies each: six symbols over three partitions.
   frames = mergedFrames(2, Infinity, ['btcusdt-usdm-2023-04-04', 'btcusdt-usdm-2024-07-18', 'btcusdt-usdm-2024-08-08']);
-  const offline = await expectOk(runCli(['aggregate', '--source', `file:${frames.file}`, '--format', 'json']), 'aggregate');
-  expected = sortKlines(offline.stdout.trim().split('\n').map((l) => JSON.parse(l) as Kline));
+  expected = await aggregateFinals(frames.file);
 }, 60_000);
 
 afterAll(async () => {

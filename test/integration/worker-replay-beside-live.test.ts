@@ -9,7 +9,7 @@ import type { Kline } from '../../src/codec/records';
 import { mergedFrames, type MergedFrames } from '../support/multi-symbol-frames';
 import { runCli } from './helpers';
 import {
-  allKlineRecords, appEnv, appPrefix, deleteApp, expectOk, finalsFrom, finalsOf, groupLag, killAll, sortKlines, startCli, stopWithin, waitFor, withProcessLogs, type Running,
+  allKlineRecords, aggregateFinals, appEnv, appPrefix, deleteApp, expectOk, finalsFrom, finalsOf, groupLag, killAll, sortKlines, startCli, stopWithin, waitFor, withProcessLogs, type Running,
 } from './pipeline-helpers';
 
 let frames: MergedFrames;
@@ -19,8 +19,7 @@ const processes: Running[] = [];
 
 beforeAll(async () => {
   frames = mergedFrames(2, Infinity, ['btcusdt-usdm-2023-04-04', 'btcusdt-usdm-2024-07-18', 'btcusdt-usdm-2024-08-08']);
-  const offline = await expectOk(runCli(['aggregate', '--source', `file:${frames.file}`, '--format', 'json']), 'aggregate');
-  expected = sortKlines(offline.stdout.trim().split('\n').map((l) => JSON.parse(l) as Kline));
+  expected = await aggregateFinals(frames.file);
 }, 60_000);
 
 afterAll(async () => {

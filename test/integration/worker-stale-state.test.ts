@@ -15,7 +15,7 @@ import type { IHeaders, KafkaMessage } from 'kafkajs';
 import type { Kline } from '../../src/codec/records';
 import { mergedFrames, type MergedFrames } from '../support/multi-symbol-frames';
 import { runCli, testKafka, uniqueName } from './helpers';
-import { appEnv, appPrefix, deleteApp, expectOk, finalsOf, sortKlines } from './pipeline-helpers';
+import { aggregateFinals, appEnv, appPrefix, deleteApp, expectOk, finalsOf, sortKlines } from './pipeline-helpers';
 
 let frames: MergedFrames;
 let parts: string[];
@@ -81,8 +81,7 @@ async function rawRecords(topic: string): Promise<RawRecord[]> {
 beforeAll(async () => {
   frames = mergedFrames(2, Infinity, ['btcusdt-usdm-2023-04-04', 'btcusdt-usdm-2024-07-18', 'btcusdt-usdm-2024-08-08']);
   parts = splitFrames(frames);
-  const offline = await expectOk(runCli(['aggregate', '--source', `file:${frames.file}`, '--format', 'json']), 'aggregate');
-  expected = sortKlines(offline.stdout.trim().split('\n').map((l) => JSON.parse(l) as Kline));
+  expected = await aggregateFinals(frames.file);
 }, 60_000);
 
 afterAll(async () => {

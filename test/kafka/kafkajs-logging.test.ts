@@ -48,6 +48,15 @@ describe('the kafkajs log adapter', () => {
     expect(lines.map((l) => l.level)).toEqual(['debug', 'debug', 'debug', 'error', 'error']);
   });
 
+  it('logs a consumer crash that kafkajs restarts from (a retriable start-up answer) as a warning', () => {
+    // What the demo's page consumer printed twice on a fresh stack in CI.
+    expect(classifyKafkajsEntry('Consumer', logLevel.ERROR, "Crash: KafkaJSProtocolError: The coordinator is loading and hence can't process requests for this group", undefined).level).toBe('warn');
+    expect(classifyKafkajsEntry('Consumer', logLevel.ERROR, 'Crash: KafkaJSProtocolError: The group coordinator is not available', undefined).level).toBe('warn');
+    // Not restarted: retries ran out, or kafkajs does not retry the answer.
+    expect(classifyKafkajsEntry('Consumer', logLevel.ERROR, "Crash: KafkaJSNumberOfRetriesExceeded: The coordinator is loading and hence can't process requests for this group", undefined).level).toBe('error');
+    expect(classifyKafkajsEntry('Consumer', logLevel.ERROR, 'Crash: KafkaJSProtocolError: The group is rebalancing, so a rejoin is needed', undefined).level).toBe('error');
+  });
+
   it('logs a retriable start-up answer at debug, not error (a fresh broker is not a problem)', () => {
     const { lines, log } = capture();
     const write = kafkajsLogCreator(log)(logLevel.DEBUG);
